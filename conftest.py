@@ -1,0 +1,16 @@
+"""Project-wide test configuration: keep runs hermetic and files out of the work tree."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# The A2A SDK creates many no-op tracing spans per request; off for speed in tests.
+os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_db_path(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Point the default SQLite file at a temporary directory for every test."""
+    monkeypatch.setenv("POCKETMESH_DB_PATH", str(tmp_path / "pocketmesh.sqlite"))  # type: ignore[operator]

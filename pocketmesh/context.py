@@ -1,0 +1,314 @@
+"""One run of a flow: its position, trace, hooks, and the orchestration loop.
+
+Everything that belongs to a run lives here, never on node or flow instances, so one Flow can
+serve many concurrent runs. The current run is found through a context variable, which is how
+``node.emit_artifact`` reaches the right run's hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+from typing import TYPE_CHECKING, Any
+
+from .errors import PersistenceError, StepLimitError, UnknownActionError
+from .log import logger
+from .node import BaseNode, maybe_await
+from .persistence.base import Persistence
+from .results import StatusState, StatusUpdate, TraceStep
+from .runs import RunRecord, save_run_record
+from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
+
+if TYPE_CHECKING:
+    from .flow import Flow
+
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+    "pocketmesh_run", default=None
+)
+
+_NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
+"""Run-level failures: they end the run rather than taking a node's "error" edge."""
+
+
+def current_run() -> RunContext | None:
+    """The run whose node is executing in this task, if any."""
+    return _current.get()
+
+
+class Paused(Exception):
+    """Unwinds the loop when a node returns ``"input-required"`` (position already saved)."""
+
+
+class OutOfBudget(Exception):
+    """Unwinds the loop when a stepper's one step is done (position already saved)."""
+
+
+class Frame:
+    """Where one flow level stands: the node it runs next and the last action it saw."""
+
+    __slots__ = ("node", "last", "prep", "count")
+
+    def __init__(self, node: str | None, last: Action | None, prep: Any) -> None:
+        self.node = node
+        self.last = last
+        self.prep = prep
+        self.count = 0
+
+    def dump(self) -> dict[str, Any]:
+        return {"node": self.node, "last": self.last, "prep": self.prep}
+
+
+class RunContext:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        flow: Flow,
+        record: RunRecord,
+        *,
+        persistence: Persistence | None,
+        on_status_update: Hook | None,
+        on_artifact: Hook | None,
+        budget: int | None = None,
+    ) -> None:
+        self.flow = flow
+        self.record = record
+        self.persistence = persistence
+        self.on_status_update = on_status_update
+        self.on_artifact = on_artifact
+        self.budget = budget
+        self.frames: list[Frame] = []
+        self.prefix: list[str] = []
+        self.last_step: TraceStep | None = None
+        self._pending_artifacts: asyncio.Future[Any] | None = None
+        self._failed_at: dict[int, str] = {}
+
+    @property
+    def run_id(self) -> str:
+        return self.record.run_id
+
+    @property
+    def shared(self) -> SharedState:
+        return self.record.shared
+
+    # -- entry ------------------------------------------------------------------------------
+
+    async def drive(self) -> Action | None:
+        """Run (or continue) the flow from the record's position; returns the final action."""
+        token = _current.set(self)
+        try:
+            return await self.run_flow(self.flow, self.flow.params, self.record.position or None)
+        finally:
+            _current.reset(token)
+            await self.flush_artifacts()
+
+    async def run_flow(
+        self, flow: Flow, defaults: Params, position: list[dict[str, Any]] | None
+    ) -> Action:
+        """A flow as a node: prepare, the inner loop, finalize (prep kept across resumes)."""
+        run_params = self.record.params
+        params = {**defaults, **run_params} if run_params else defaults
+        if position:
+            prep = position[0].get("prep")
+        else:
+            prep = await maybe_await(flow.prepare(self.shared, params))
+        last = await self.loop(flow, defaults, position, prep)
+        action = await maybe_await(flow.finalize(self.shared, prep, last, params))
+        return DEFAULT_ACTION if action is None else action
+
+    async def loop(
+        self, flow: Flow, defaults: Params, position: list[dict[str, Any]] | None, prep: Any
+    ) -> Action | None:
+        """The orchestration loop: run a node, pick its successor by action, save, repeat."""
+        ids, by_id = flow.node_ids()
+        if position:
+            head = position[0]
+            node = _node_by_id(flow, by_id, head.get("node"), self.run_id)
+            frame, inner = Frame(head.get("node"), head.get("last"), prep), position[1:] or None
+        else:
+            node, frame, inner = flow.start_node, Frame(None, None, prep), None
+        run_params = self.record.params
+        level_params = {**defaults, **run_params} if run_params else defaults
+        self.frames.append(frame)
+        try:
+            while node is not None:
+                node_id = ids[node]
+                frame.node = node_id
+                if inner is None and self.budget == 0:
+                    self.record.position = [f.dump() for f in self.frames]
+                    raise OutOfBudget
+                if node.is_flow:
+                    sub_defaults = {**defaults, **node.params}
+                    action = await self.run_subflow(flow, node, node_id, sub_defaults, inner, frame)  # type: ignore[arg-type]
+                else:
+                    params = {**defaults, **node.params, **run_params} if node.params else level_params
+                    action = await self.run_leaf(flow, node, node_id, params, frame)
+                inner = None
+                if action == INPUT_REQUIRED:
+                    frame.last, frame.node = action, ids[node.successors.get(INPUT_REQUIRED, node)]
+                    await self.checkpoint("input-required")
+                    raise Paused(node_id)
+                nxt = route(node, node_id, action)
+                frame.last, frame.node = action, (None if nxt is None else ids[nxt])
+                if self.persistence is not None:
+                    await self.checkpoint("running")
+                node = nxt
+            return frame.last
+        finally:
+            self.frames.pop()
+
+    async def run_leaf(
+        self, flow: Flow, node: BaseNode, node_id: str, params: Params, frame: Frame
+    ) -> Action:
+        """One node's lifecycle, counted against the loop guard."""
+        qualified = self.qualify(node_id)
+        record = self.record
+        if record.since_input >= self.flow.max_steps:
+            raise StepLimitError(self.flow.max_steps, self.cycle(qualified))
+        if len(self.frames) > 1 and frame.count >= flow.max_steps:
+            raise StepLimitError(flow.max_steps, self.cycle(qualified))
+        if self.budget is not None:
+            self.budget -= 1
+        record.steps += 1
+        record.since_input += 1
+        frame.count += 1
+        try:
+            if self.on_status_update is not None:
+                await self.status(qualified, "working", f"{qualified} is working")
+            action = await node._run_lifecycle_steps(self, self.shared, params)
+            if self.on_status_update is not None:
+                state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
+                await self.status(qualified, state, f"{qualified} returned {action!r}")
+        except Exception as error:
+            action = await self.failed(node, qualified, error)
+        self.trace(qualified, action)
+        return action
+
+    async def run_subflow(
+        self,
+        flow: Flow,
+        sub: Flow,
+        node_id: str,
+        defaults: Params,
+        inner: list[dict[str, Any]] | None,
+        frame: Frame,
+    ) -> Action:
+        """A sub-flow used as a node; its steps count against the enclosing level too."""
+        qualified = self.qualify(node_id)
+        before = self.record.since_input
+        self.prefix.append(node_id)
+        try:
+            action = await self.run_flow(sub, defaults, inner)
+        except Exception as error:
+            self.prefix.pop()
+            action = await self.failed(sub, qualified, error)
+        else:
+            self.prefix.pop()
+        frame.count += self.record.since_input - before
+        self.trace(qualified, action)
+        return action
+
+    async def failed(self, node: BaseNode, qualified: str, error: Exception) -> Action:
+        """Route a node failure to its "error" successor, or re-raise it."""
+        if isinstance(error, (Paused, OutOfBudget, *_NOT_ROUTED)):
+            raise error
+        origin = self._failed_at.get(id(error))
+        if origin is None:
+            origin = self._failed_at[id(error)] = qualified
+            logger.error(
+                "node %s failed in run %s: %s: %s", qualified, self.run_id, type(error).__name__, error
+            )
+            if self.on_status_update is not None:
+                await self.status(qualified, "failed", f"{type(error).__name__}: {error}")
+        if ERROR not in node.successors:
+            self.trace(qualified, None)
+            raise error
+        self.shared["__error"] = {"node": origin, "type": type(error).__name__, "message": str(error)}
+        return ERROR
+
+    def qualify(self, node_id: str) -> str:
+        return "/".join((*self.prefix, node_id)) if self.prefix else node_id
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def trace(self, node: str, action: Action | None) -> None:
+        step = TraceStep(self.record.steps, node, action)
+        self.record.trace.append(step)
+        self.last_step = step
+
+    async def checkpoint(self, status: str) -> None:
+        """Save where the run stands (no-op without persistence)."""
+        self.record.status = status
+        self.record.position = [frame.dump() for frame in self.frames]
+        if self.persistence is None:
+            return
+        last = self.last_step
+        step = None if last is None else (str(last.step), last.node, {"action": last.action})
+        await save_run_record(self.persistence, self.record, step)
+
+    async def status(self, node: str, state: StatusState, message: str) -> None:
+        hook = self.on_status_update
+        if hook is not None:
+            await maybe_await(hook(StatusUpdate(node, state, message, self.record.steps, self.shared)))
+
+    def emit_artifact(self, artifact: Any) -> Any:
+        """Call the artifact hook now; async hooks are chained so artifacts keep their order."""
+        hook = self.on_artifact
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Any] = loop.create_future()
+        if hook is None:
+            done.set_result(None)
+            return done
+        result = hook(artifact)
+        if not inspect.isawaitable(result):
+            done.set_result(None)
+            return done
+        previous = self._pending_artifacts
+
+        async def deliver() -> None:
+            if previous is not None:
+                await previous
+            await result
+
+        self._pending_artifacts = asyncio.ensure_future(deliver())
+        return self._pending_artifacts
+
+    async def flush_artifacts(self) -> None:
+        pending, self._pending_artifacts = self._pending_artifacts, None
+        if pending is not None:
+            await pending
+
+    def cycle(self, upcoming: str) -> list[str]:
+        """The repeating tail of the trace, closed by the node about to run."""
+        seq = [step.node for step in self.record.trace[-64:]] + [upcoming]
+        for period in range(1, len(seq) // 2 + 1):
+            if all(seq[-i] == seq[-i - period] for i in range(1, period + 1)):
+                return seq[-period - 1 :]
+        return seq[-2:]
+
+
+def route(node: BaseNode, node_id: str, action: Action) -> BaseNode | None:
+    """The successor for ``action``; ``None`` ends the flow; unwired actions are errors."""
+    successors = node.successors
+    nxt = successors.get(action)
+    if nxt is not None or action == COMPLETE:
+        return nxt
+    others = [a for a in successors if a != ERROR and a != INPUT_REQUIRED]
+    if not others:
+        return None
+    raise UnknownActionError(node_id, action, others)
+
+
+def _node_by_id(flow: Flow, by_id: dict[str, BaseNode], node_id: Any, run_id: str) -> BaseNode | None:
+    if node_id is None:
+        return None
+    try:
+        return by_id[node_id]
+    except KeyError:
+        raise PersistenceError(
+            f"run {run_id!r} was saved at node {node_id!r}, which flow {flow.name!r} no longer "
+            f"has (its nodes: {', '.join(by_id)}). Resume it with the flow that started it, "
+            f"or delete the run."
+        ) from None
+

@@ -1,0 +1,110 @@
+"""Errors raised by pocketmesh.
+
+The tree::
+
+    PocketMeshError
+    ├── UnknownActionError      a node returned an action nothing is wired to
+    ├── StepLimitError          a run executed more than ``max_steps`` nodes
+    ├── PersistenceError        state could not be saved or loaded
+    │   └── StateNotSerializableError   shared state holds a non-JSON value
+    ├── RunFinishedError        a completed / failed / canceled run was run again
+    ├── RunNotFoundError        a run id that the persistence does not know
+    ├── WiringError (ValueError)        an action wired twice, or an empty action
+    ├── ActionTypeError (TypeError)     an action that is not a string
+    └── BatchItemsError (TypeError)     a batch node's prepare returned no iterable
+
+Misuse errors subclass ``TypeError`` / ``ValueError`` too, so ordinary ``except`` clauses
+catch them. Every message names the thing at fault, shows the value and says how to fix it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+
+class PocketMeshError(Exception):
+    """Base class of every error pocketmesh raises on purpose."""
+
+
+class UnknownActionError(PocketMeshError):
+    """A node returned an action that has no successor, while the node has others."""
+
+    def __init__(self, node: str, action: str, available: Sequence[str]) -> None:
+        self.node = node
+        self.action = action
+        self.available = list(available)
+        choices = ", ".join(repr(a) for a in self.available)
+        super().__init__(
+            f"node {node!r} returned action {action!r}, but only these actions are wired: "
+            f"{choices}. Wire it with node.connect_action({action!r}, next_node) "
+            f"or return one of the wired actions."
+        )
+
+
+class StepLimitError(PocketMeshError):
+    """A run executed more nodes than the flow's ``max_steps``; names the repeating cycle."""
+
+    def __init__(self, max_steps: int, cycle: Sequence[str]) -> None:
+        self.max_steps = max_steps
+        self.cycle = list(cycle)
+        shown = " -> ".join(self.cycle)
+        super().__init__(
+            f"run exceeded max_steps={max_steps}; it keeps repeating the cycle {shown}. "
+            f"Give the loop an exit (an action wired out of the cycle), or raise "
+            f"Flow(..., max_steps=N) if the run really needs more steps."
+        )
+
+
+class PersistenceError(PocketMeshError):
+    """State could not be saved to, or loaded from, a persistence backend."""
+
+
+class StateNotSerializableError(PersistenceError, TypeError):
+    """Shared state holds a value JSON cannot represent."""
+
+    def __init__(self, path: str, value: Any, reason: str | None = None) -> None:
+        self.path = path
+        self.value = value
+        kind = type(value).__name__
+        why = reason or f"a {kind} is not JSON-serializable"
+        super().__init__(
+            f"cannot persist {path} = {value!r:.80}: {why}. Persisted shared state must hold "
+            f"only dict (with str keys), list, str, int, float, bool and None; store a "
+            f"plain representation instead (e.g. str(value) or value.isoformat())."
+        )
+
+
+class RunFinishedError(PocketMeshError):
+    """A run that has completed, failed or been canceled cannot run again."""
+
+    def __init__(self, run_id: str, status: str) -> None:
+        self.run_id = run_id
+        self.status = status
+        super().__init__(
+            f"run {run_id!r} has finished (status {status!r}) and cannot run again; "
+            f"start a new run with another run_id, or delete this one with "
+            f"persistence.delete_run({run_id!r})."
+        )
+
+
+class RunNotFoundError(PocketMeshError, LookupError):
+    """A run id the persistence backend does not know."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(
+            f"no run {run_id!r} in this persistence; check the run_id, or start it with "
+            f"flow.run(..., run_id={run_id!r}, persistence=...)."
+        )
+
+
+class WiringError(PocketMeshError, ValueError):
+    """A node was wired wrongly: an empty action, or one action wired twice."""
+
+
+class ActionTypeError(PocketMeshError, TypeError):
+    """An action that is not a non-empty string."""
+
+
+class BatchItemsError(PocketMeshError, TypeError):
+    """A batch node's ``prepare`` returned something that is not an iterable of items."""

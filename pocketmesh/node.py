@@ -1,0 +1,298 @@
+"""Nodes: the prepare / execute / finalize lifecycle, wiring, retries and batches."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from . import clock
+from .errors import ActionTypeError, BatchItemsError, WiringError
+from .types import DEFAULT_ACTION, Action, Params, SharedState, WaitSeconds
+
+if TYPE_CHECKING:
+    from .context import RunContext
+
+logger = logging.getLogger("pocketmesh")
+
+N = TypeVar("N", bound="BaseNode")
+
+_wiring_generation = 0
+"""Bumped on every wiring change, so flows know when to recompute their node ids."""
+
+
+def wiring_generation() -> int:
+    """The current wiring generation (any ``connect`` anywhere bumps it)."""
+    return _wiring_generation
+
+
+async def maybe_await(value: Any) -> Any:
+    """Await ``value`` if it is awaitable: lifecycle methods may be sync or async."""
+    if inspect.isawaitable(value):
+        return await value
+    return value
+
+
+class ActionKey:
+    """The ``node - "action"`` half of the ``node - "action" >> successor`` sugar."""
+
+    __slots__ = ("node", "action")
+
+    def __init__(self, node: BaseNode, action: Action) -> None:
+        self.node = node
+        self.action = action
+
+    def __rshift__(self, other: N) -> N:
+        return self.node.connect_action(self.action, other)
+
+    def __repr__(self) -> str:
+        return f"ActionKey({self.node.name!r}, {self.action!r})"
+
+
+class BaseNode:
+    """One step of a flow: ``prepare`` reads shared state, ``execute`` does the work
+    (retried), ``finalize`` writes results back and returns the next action."""
+
+    params: Params = {}
+    max_retries: int = 1
+    wait_seconds: WaitSeconds = 0
+    parallel: bool = False
+    max_concurrency: int | None = None
+    is_flow = False
+
+    name = "BaseNode"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" not in cls.__dict__:
+            cls.name = cls.__name__
+
+    def __init__(self, *, name: str | None = None) -> None:
+        if name is not None:
+            self.name = name
+
+    # -- lifecycle (override these) ---------------------------------------------------------
+
+    async def prepare(self, shared: SharedState, params: Params) -> Any:
+        """Read what ``execute`` needs from shared state."""
+        return None
+
+    async def execute(self, prep_result: Any, shared: SharedState, params: Params, attempt: int) -> Any:
+        """Do the work; retried up to ``max_retries`` attempts in all."""
+        return None
+
+    async def finalize(
+        self, shared: SharedState, prep_result: Any, exec_result: Any, params: Params
+    ) -> Action | None:
+        """Write results into shared state and return the next action (``None``: "default")."""
+        return None
+
+    async def execute_fallback(
+        self, prep_result: Any, error: BaseException, shared: SharedState, params: Params, attempt: int
+    ) -> Any:
+        """Called once retries are spent; its return value replaces the failed result."""
+        raise error
+
+    async def execute_item_fallback(
+        self, item: Any, error: BaseException, shared: SharedState, params: Params, attempt: int
+    ) -> Any:
+        """Batch form of :meth:`execute_fallback`, per item."""
+        raise error
+
+    # -- configuration ---------------------------------------------------------------------
+
+    def set_params(self, params: Mapping[str, Any]) -> BaseNode:
+        """Set this node's default params (a flow's defaults and run params merge around them)."""
+        self.params = dict(params)
+        return self
+
+    def set_options(
+        self,
+        max_retries: int = 1,
+        wait_seconds: WaitSeconds = 0,
+        parallel: bool = False,
+        max_concurrency: int | None = None,
+    ) -> BaseNode:
+        """Set retries (total attempts), the wait between them, and batch concurrency."""
+        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 1:
+            raise ValueError(
+                f"max_retries must be an int >= 1 (the total number of attempts), "
+                f"got {max_retries!r}; use max_retries=1 for no retry."
+            )
+        if not callable(wait_seconds) and (
+            not isinstance(wait_seconds, (int, float)) or wait_seconds < 0
+        ):
+            raise ValueError(
+                f"wait_seconds must be a number >= 0 or a callable attempt -> seconds, "
+                f"got {wait_seconds!r}."
+            )
+        if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
+            raise ValueError(f"max_concurrency must be None or an int >= 1, got {max_concurrency!r}.")
+        self.max_retries = max_retries
+        self.wait_seconds = wait_seconds
+        self.parallel = bool(parallel)
+        self.max_concurrency = max_concurrency
+        return self
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    @property
+    def successors(self) -> dict[Action, BaseNode]:
+        """The wired actions of this node, in wiring order."""
+        try:
+            return self.__dict__["_successors"]  # type: ignore[no-any-return]
+        except KeyError:
+            succ: dict[Action, BaseNode] = {}
+            self.__dict__["_successors"] = succ
+            return succ
+
+    def connect_action(self, action: Action, node: N) -> N:
+        """Wire ``action`` to ``node``; returns ``node`` so chains read left to right."""
+        global _wiring_generation
+        if not isinstance(action, str):
+            raise ActionTypeError(
+                f"action must be a str, got {action!r} ({type(action).__name__}) "
+                f"while wiring {self.name!r}; use e.g. node.connect_action('next', other)."
+            )
+        if not action:
+            raise WiringError(
+                f"action must be a non-empty string while wiring {self.name!r}; "
+                f"use connect_to(other) for the 'default' action."
+            )
+        if not isinstance(node, BaseNode):
+            raise TypeError(
+                f"{self.name!r} can only be wired to a node (a BaseNode or Flow), "
+                f"got {node!r} ({type(node).__name__})."
+            )
+        succ = self.successors
+        if action in succ:
+            raise WiringError(
+                f"action {action!r} of node {self.name!r} is already wired to "
+                f"{succ[action].name!r}; wire each action once (use another action name "
+                f"to branch to {node.name!r})."
+            )
+        succ[action] = node
+        _wiring_generation += 1
+        return node
+
+    def connect_to(self, node: N) -> N:
+        """Wire the ``"default"`` action to ``node``."""
+        return self.connect_action(DEFAULT_ACTION, node)
+
+    def __rshift__(self, other: N) -> N:
+        return self.connect_to(other)
+
+    def __sub__(self, action: Action) -> ActionKey:
+        if not isinstance(action, str):
+            raise ActionTypeError(
+                f"node - action needs a str action, got {action!r} ({type(action).__name__})."
+            )
+        return ActionKey(self, action)
+
+    # -- artifacts ---------------------------------------------------------------------------
+
+    def emit_artifact(self, artifact: Any) -> Any:
+        """Deliver ``artifact`` to the current run's ``on_artifact`` hook.
+
+        Works with or without ``await``; artifacts of one run are delivered in order.
+        """
+        from .context import current_run
+
+        ctx = current_run()
+        if ctx is None:
+            raise RuntimeError(
+                f"{self.name}.emit_artifact() was called outside a running flow; "
+                f"call it from prepare / execute / finalize while the flow runs."
+            )
+        return ctx.emit_artifact(artifact)
+
+    # -- running (used by Flow) -------------------------------------------------------------
+
+    @property
+    def is_batch(self) -> bool:
+        """True when the node defines ``execute_item``: a batch node."""
+        return hasattr(self, "execute_item")
+
+    async def _run_lifecycle_steps(self, ctx: RunContext, shared: SharedState, params: Params) -> Action:
+        prep = await maybe_await(self.prepare(shared, params))
+        if self.is_batch:
+            result: Any = await self._execute_batch(ctx, prep, shared, params)
+        else:
+            result = await self._execute_with_retries(prep, shared, params)
+        action = await maybe_await(self.finalize(shared, prep, result, params))
+        if action is None:
+            return DEFAULT_ACTION
+        if not isinstance(action, str) or not action:
+            raise ActionTypeError(
+                f"{self.name}.finalize() returned {action!r} ({type(action).__name__}); "
+                f"return an action name (a non-empty str) or None for 'default'."
+            )
+        return action
+
+    async def _execute_with_retries(self, prep: Any, shared: SharedState, params: Params) -> Any:
+        attempts = self.max_retries
+        for attempt in range(attempts):
+            try:
+                return await maybe_await(self.execute(prep, shared, params, attempt))
+            except Exception as error:
+                if attempt + 1 >= attempts:
+                    return await maybe_await(self.execute_fallback(prep, error, shared, params, attempt))
+                await self._wait_before_retry(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _execute_item_with_retries(self, item: Any, shared: SharedState, params: Params) -> Any:
+        attempts = self.max_retries
+        run_item: Callable[..., Any] = self.execute_item  # type: ignore[attr-defined]
+        for attempt in range(attempts):
+            try:
+                return await maybe_await(run_item(item, shared, params, attempt))
+            except Exception as error:
+                if attempt + 1 >= attempts:
+                    return await maybe_await(
+                        self.execute_item_fallback(item, error, shared, params, attempt)
+                    )
+                await self._wait_before_retry(attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _wait_before_retry(self, attempt: int) -> None:
+        wait = self.wait_seconds
+        seconds = wait(attempt) if callable(wait) else wait
+        if seconds:
+            await clock.sleep(float(seconds))
+
+    async def _execute_batch(self, ctx: RunContext, prep: Any, shared: SharedState, params: Params) -> list[Any]:
+        items = await self._collect_items(prep)
+        if not self.parallel:
+            return [await self._execute_item_with_retries(item, shared, params) for item in items]
+        limit = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
+
+        async def one(item: Any) -> Any:
+            if limit is None:
+                return await self._execute_item_with_retries(item, shared, params)
+            async with limit:
+                return await self._execute_item_with_retries(item, shared, params)
+
+        tasks = [asyncio.ensure_future(one(item)) for item in items]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            # The first failure fails the node: stop the other items rather than leak them.
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _collect_items(self, prep: Any) -> list[Any]:
+        if isinstance(prep, AsyncIterable):
+            return [item async for item in prep]
+        if isinstance(prep, (str, bytes, Mapping)) or not isinstance(prep, Iterable):
+            raise BatchItemsError(
+                f"batch node {self.name!r}: prepare() must return an iterable or async iterable "
+                f"of items, got {prep!r:.80} ({type(prep).__name__}); return e.g. a list of items."
+            )
+        return list(prep)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}>"

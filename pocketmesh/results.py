@@ -1,0 +1,61 @@
+"""What a run reports: its result, its trace, status updates and stepper steps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, NamedTuple
+
+from .types import Action, SharedState
+
+RunStatus = Literal["completed", "input-required", "failed", "canceled"]
+StatusState = Literal["working", "completed", "failed", "paused"]
+
+
+class TraceStep(NamedTuple):
+    """One node execution: its step number, its node id, the action it returned.
+
+    A sub-flow appears after its inner steps (ids ``Sub/Inner``), with the action it returned.
+    """
+
+    step: int
+    node: str
+    action: Action | None
+
+
+@dataclass
+class RunResult:
+    """How a run ended (or paused)."""
+
+    run_id: str
+    status: RunStatus
+    action: Action | None
+    shared: SharedState
+    trace: list[TraceStep] = field(default_factory=list)
+    error: BaseException | None = None
+
+    @property
+    def paused(self) -> bool:
+        """True when the run waits for input (status ``input-required``)."""
+        return self.status == "input-required"
+
+
+@dataclass(slots=True)
+class StatusUpdate:
+    """A node's progress, delivered to ``on_status_update`` hooks."""
+
+    node: str
+    state: StatusState
+    message: str
+    step: int
+    shared: SharedState
+
+
+@dataclass
+class StepResult:
+    """What one :meth:`FlowStepper.step` call did."""
+
+    node: str | None
+    action: Action | None
+    done: bool
+    paused: bool
+    status: str = "running"
