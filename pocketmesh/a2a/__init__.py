@@ -1,0 +1,40 @@
+"""PocketMesh flows as A2A agents, on the official a2a-sdk.
+
+Serve with :func:`create_a2a_app` (or mount with :func:`a2a_server_handler`), describe the agent
+with :func:`generate_agent_card`, talk to agents with :func:`create_a2a_client`, and write
+nodes that read the incoming message and set the reply with :class:`A2ABaseNode`.
+"""
+
+from .app import a2a_server_handler, create_a2a_app
+from .card import generate_agent_card
+from .client import A2AClient, StreamEvent, TaskView, create_a2a_client
+from .executor import PocketMeshAgentExecutor
+from .node import A2ABaseNode
+from .parts import (
+    create_data_part,
+    create_file_part,
+    create_text_part,
+    is_data_part,
+    is_file_part,
+    is_text_part,
+)
+from .task_store import PocketMeshTaskStore
+
+__all__ = [
+    "A2ABaseNode",
+    "A2AClient",
+    "PocketMeshAgentExecutor",
+    "PocketMeshTaskStore",
+    "StreamEvent",
+    "TaskView",
+    "a2a_server_handler",
+    "create_a2a_app",
+    "create_a2a_client",
+    "create_data_part",
+    "create_file_part",
+    "create_text_part",
+    "generate_agent_card",
+    "is_data_part",
+    "is_file_part",
+    "is_text_part",
+]

@@ -1,0 +1,97 @@
+"""``generate_agent_card``: the agent card served at ``/.well-known/agent-card.json``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill
+from google.protobuf.json_format import ParseDict
+
+from ..node import BaseNode
+
+SkillSpec = AgentSkill | Mapping[str, Any] | str
+"""A skill as an ``AgentSkill``, a dict (``id``, ``name``, ``description``, ``tags``, ...), or an id."""
+
+_DEFAULT_MODES = ["text/plain", "application/json"]
+
+
+def generate_agent_card(
+    *,
+    name: str,
+    url: str,
+    version: str = "1.0.0",
+    skills: Iterable[SkillSpec] = (),
+    description: str = "",
+    capabilities: AgentCapabilities | Mapping[str, Any] | None = None,
+    default_input_modes: Iterable[str] = _DEFAULT_MODES,
+    default_output_modes: Iterable[str] = _DEFAULT_MODES,
+    provider: Mapping[str, str] | None = None,
+    documentation_url: str | None = None,
+) -> AgentCard:
+    """An agent card whose JSON-RPC interface is ``url`` (the endpoint's full URL, used as given).
+
+    Streaming is on unless ``capabilities`` says otherwise.
+    """
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(
+            f"url must be the JSON-RPC endpoint's full URL, got {url!r}; "
+            f"e.g. url='http://127.0.0.1:4000/a2a'."
+        )
+    card = AgentCard(
+        name=name,
+        description=description or name,
+        version=version,
+        supported_interfaces=[AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0")],
+        capabilities=_capabilities(capabilities),
+        default_input_modes=list(default_input_modes),
+        default_output_modes=list(default_output_modes),
+        skills=[_skill(s) for s in skills],
+    )
+    if provider:
+        card.provider.CopyFrom(AgentProvider(organization=provider.get("organization", ""), url=provider.get("url", "")))
+    if documentation_url:
+        card.documentation_url = documentation_url
+    return card
+
+
+def skills_for_flows(flows: Mapping[str, BaseNode]) -> list[AgentSkill]:
+    """One skill per flow: id and name from the key, description from the flow's docstring."""
+    skills = []
+    for skill_id, flow in flows.items():
+        doc = (type(flow).__doc__ or "").strip().splitlines()
+        start = getattr(flow, "start_node", None)
+        if start is not None and not doc:
+            doc = (type(start).__doc__ or "").strip().splitlines()
+        skills.append(AgentSkill(id=skill_id, name=skill_id, description=doc[0] if doc else skill_id, tags=[skill_id]))
+    return skills
+
+
+def _capabilities(value: AgentCapabilities | Mapping[str, Any] | None) -> AgentCapabilities:
+    if value is None:
+        return AgentCapabilities(streaming=True)
+    if isinstance(value, AgentCapabilities):
+        return value
+    if isinstance(value, Mapping):
+        caps = AgentCapabilities(streaming=True)
+        ParseDict(dict(value), caps)
+        return caps
+    raise TypeError(
+        f"capabilities must be an AgentCapabilities or a dict such as {{'streaming': True}}, "
+        f"got {value!r:.80} ({type(value).__name__})."
+    )
+
+
+def _skill(value: SkillSpec) -> AgentSkill:
+    if isinstance(value, AgentSkill):
+        return value
+    if isinstance(value, str):
+        return AgentSkill(id=value, name=value, description=value, tags=[value])
+    if isinstance(value, Mapping):
+        if not value.get("id"):
+            raise ValueError(f"a skill needs an 'id', got {dict(value)!r:.80}; e.g. {{'id': 'greet', 'name': 'Greet'}}.")
+        spec = {"name": value["id"], "description": value.get("name") or value["id"], "tags": [value["id"]], **value}
+        skill = AgentSkill()
+        ParseDict(spec, skill, ignore_unknown_fields=True)
+        return skill
+    raise TypeError(f"a skill must be an AgentSkill, a dict or a skill id, got {value!r:.80} ({type(value).__name__}).")

@@ -1,0 +1,215 @@
+"""``PocketMeshAgentExecutor``: runs PocketMesh flows behind the SDK's request handler.
+
+One A2A task is one flow run (run id = task id). A message to a task whose run is paused
+resumes it; the reply is built from the final response parts the run leaves in shared state.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from a2a.server.agent_execution import AgentExecutor, RequestContext
+from a2a.server.events import EventQueue
+from a2a.server.tasks import TaskUpdater
+from a2a.types import Message, Task, TaskState, TaskStatus
+from google.protobuf.json_format import MessageToDict
+
+from ..errors import PocketMeshError, RunNotFoundError
+from ..node import BaseNode
+from ..runs import cancel_run, load_run_record
+from . import keys
+from .convert import message_to_dict, part_from_dict
+from .locks import KeyedLocks
+from .parts import first_text
+
+if TYPE_CHECKING:
+    from ..persistence.base import Persistence
+    from ..results import StatusUpdate
+
+logger = logging.getLogger("pocketmesh.a2a")
+
+_STREAMING_METHODS = frozenset({"SendStreamingMessage", "message/stream"})
+
+
+def message_skill(message: Message | None) -> str | None:
+    """The ``skillId`` a message's metadata asks for, if any."""
+    if message is None or not message.HasField("metadata"):
+        return None
+    skill = MessageToDict(message.metadata).get("skillId")
+    return skill if isinstance(skill, str) and skill else None
+
+
+def task_skill(task: Task | None) -> str | None:
+    """The skill a task was started with (kept in its metadata)."""
+    if task is None or not task.HasField("metadata"):
+        return None
+    skill = MessageToDict(task.metadata).get("skillId")
+    return skill if isinstance(skill, str) and skill else None
+
+
+class PocketMeshAgentExecutor(AgentExecutor):
+    """Runs the flow of the requested skill for each message, pausing and resuming per task."""
+
+    def __init__(self, flows: Mapping[str, BaseNode], persistence: Persistence) -> None:
+        if not flows:
+            raise ValueError("flows must name at least one flow, e.g. flows={'greet': Flow(GreetNode())}.")
+        self.flows = dict(flows)
+        self.persistence = persistence
+        self.default_skill = next(iter(self.flows))
+        self._locks = KeyedLocks()
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """Apply one incoming message to its task: start, resume, or re-answer a repeat."""
+        message = context.message
+        task_id, context_id = context.task_id, context.context_id
+        if message is None or not task_id or not context_id:
+            raise ValueError(f"execute needs a message with task and context ids, got {message!r:.80}")
+        # The SDK already runs one request per task at a time; holding our own lock keeps
+        # that true for callers that drive the executor directly.
+        async with self._locks.hold(task_id):
+            task = context.current_task
+            if task is not None and task.context_id:
+                # A follow-up naming only its task gets a fresh context id from the SDK; the
+                # task's own context id is the right one, for the events and for history.
+                context_id = task.context_id
+                message.context_id = context_id
+            await self._apply(context, message, task_id, context_id, event_queue)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """Mark the task's run canceled and report the task canceled."""
+        task_id = context.task_id or ""
+        try:
+            await cancel_run(self.persistence, task_id)
+        except RunNotFoundError:
+            pass  # canceled before its first step was saved: nothing to mark
+        context_id = context.context_id or (context.current_task.context_id if context.current_task else "")
+        await TaskUpdater(event_queue, task_id, context_id).cancel()
+
+    async def _apply(
+        self, context: RequestContext, message: Message, task_id: str, context_id: str, queue: EventQueue
+    ) -> None:
+        task = context.current_task
+        updater = TaskUpdater(queue, task_id, context_id)
+        skill_id = message_skill(message) or task_skill(task) or self.default_skill
+        if task is None:
+            await queue.enqueue_event(
+                Task(
+                    id=task_id,
+                    context_id=context_id,
+                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+                    history=[message],
+                    metadata={"skillId": skill_id},
+                )
+            )
+            earlier: list[Message] = []
+        else:
+            earlier = list(task.history)
+            if task.status.HasField("message"):
+                earlier.append(task.status.message)
+            if any(m.message_id == message.message_id for m in earlier):
+                await self._answer_repeat(context, task, queue)
+                return
+        flow = self.flows.get(skill_id)
+        if flow is None:
+            await updater.failed(
+                self._agent_text(
+                    updater,
+                    f"task {task_id!r} runs skill {skill_id!r}, which this server no longer has "
+                    f"(skills: {', '.join(self.flows)}); start a new task.",
+                )
+            )
+            return
+        try:
+            shared = await self._shared_for(task_id, context_id, skill_id, earlier, message)
+            events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
+            result = await flow.run(
+                shared=shared,
+                run_id=task_id,
+                persistence=self.persistence,
+                on_status_update=events.on_status_update,
+                on_artifact=events.on_artifact,
+            )
+        except PocketMeshError as error:
+            logger.warning("task %s failed before its flow could run: %s", task_id, error)
+            await updater.failed(self._agent_text(updater, f"{type(error).__name__}: {error}"))
+            return
+        reply = self._reply(updater, result.shared)
+        if result.status == "input-required":
+            await updater.requires_input(reply)
+        elif result.status == "completed":
+            await updater.complete(reply)
+        elif result.status == "canceled":
+            await updater.cancel(reply)
+        else:
+            error = result.error
+            text = f"{type(error).__name__}: {error}" if error is not None else "the flow failed"
+            await updater.failed(self._agent_text(updater, text))
+
+    async def _shared_for(
+        self, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message
+    ) -> dict[str, Any]:
+        record = await load_run_record(self.persistence, task_id)
+        shared: dict[str, Any] = dict(record.shared) if record is not None else {}
+        incoming = message_to_dict(message)
+        shared[keys.INCOMING_MESSAGE] = incoming
+        # Rebuilt from the task, whose history is the record of both roles in order.
+        shared[keys.HISTORY] = [message_to_dict(m) for m in earlier] + [incoming]
+        shared[keys.TASK_ID] = task_id
+        shared[keys.CONTEXT_ID] = context_id
+        shared[keys.SKILL_ID] = skill_id
+        shared[keys.INPUT] = first_text(incoming["parts"]) or ""
+        shared.pop(keys.FINAL_RESPONSE_PARTS, None)
+        return shared
+
+    async def _answer_repeat(self, context: RequestContext, task: Task, queue: EventQueue) -> None:
+        # A blocking send answers with the task as stored once this returns; a stream needs
+        # an event to carry it. Either way the flow does not run a second time.
+        logger.info("message already applied to task %s; answering without running the flow", task.id)
+        if context.call_context.state.get("method") in _STREAMING_METHODS:
+            await queue.enqueue_event(task)
+
+    @staticmethod
+    def _reply(updater: TaskUpdater, shared: Mapping[str, Any]) -> Message | None:
+        parts = shared.get(keys.FINAL_RESPONSE_PARTS)
+        if not parts:
+            return None
+        return updater.new_agent_message([part_from_dict(p) for p in parts])
+
+    @staticmethod
+    def _agent_text(updater: TaskUpdater, text: str) -> Message:
+        return updater.new_agent_message([part_from_dict({"kind": "text", "text": text})])
+
+
+class _RunEvents:
+    """The hooks of one run: a working status per node, and artifacts as artifact updates."""
+
+    def __init__(self, updater: TaskUpdater, known_artifacts: set[str]) -> None:
+        self.updater = updater
+        self.known_artifacts = known_artifacts
+
+    async def on_status_update(self, update: StatusUpdate) -> None:
+        if update.state == "working":
+            await self.updater.update_status(
+                TaskState.TASK_STATE_WORKING, metadata={"pocketmesh": {"node": update.node, "step": update.step}}
+            )
+
+    async def on_artifact(self, artifact: Any) -> None:
+        if not isinstance(artifact, Mapping) or not isinstance(artifact.get("parts"), list):
+            raise ValueError(
+                f"an artifact is a dict with 'parts' (and usually 'artifactId'), got {artifact!r:.80}; "
+                f"e.g. emit_artifact({{'artifactId': 'answer', 'parts': [create_text_part('...')]}})."
+            )
+        artifact_id = str(artifact.get("artifactId") or uuid.uuid4())
+        append = artifact_id in self.known_artifacts
+        self.known_artifacts.add(artifact_id)
+        await self.updater.add_artifact(
+            [part_from_dict(p) for p in artifact["parts"]],
+            artifact_id=artifact_id,
+            name=artifact.get("name"),
+            metadata=artifact.get("metadata"),
+            append=append,
+            last_chunk=artifact.get("lastChunk"),
+        )

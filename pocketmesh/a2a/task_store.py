@@ -1,0 +1,107 @@
+"""``PocketMeshTaskStore``: the SDK's task store, kept in a PocketMesh persistence backend."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from a2a.server.context import ServerCallContext
+from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
+from a2a.server.tasks import TaskStore
+from a2a.types import ListTasksRequest, ListTasksResponse, Task
+from a2a.utils.errors import InvalidParamsError
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+from . import keys
+
+if TYPE_CHECKING:
+    from ..persistence.base import Persistence
+
+_DEFAULT_PAGE_SIZE = 50
+
+
+class PocketMeshTaskStore(TaskStore):
+    """Stores each A2A task as a JSON object under run id ``a2a-task:<task id>``.
+
+    Uses only the five-method persistence protocol, so any backend that can pause and resume
+    flows can also hold the tasks; flow runs (run id = task id) live beside them.
+    """
+
+    def __init__(self, persistence: Persistence, owner_resolver: OwnerResolver = resolve_user_scope) -> None:
+        self.persistence = persistence
+        self._owner_of = owner_resolver
+        # Each save is a whole-task write; ordering them per task keeps a slow write from
+        # landing after a newer one.
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @staticmethod
+    def run_id_for(task_id: str) -> str:
+        """The persistence run id under which task ``task_id`` is stored."""
+        return f"{keys.TASK_RUN_PREFIX}{task_id}"
+
+    async def save(self, task: Task, context: ServerCallContext) -> None:
+        """Save or replace the task for the caller's owner."""
+        record = {"owner": self._owner_of(context), "task": MessageToDict(task)}
+        lock = self._locks.setdefault(task.id, asyncio.Lock())
+        async with lock:
+            await self.persistence.save_run(self.run_id_for(task.id), record, {})
+
+    async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
+        """The task, if it exists and belongs to the caller's owner."""
+        record = await self.persistence.load_run(self.run_id_for(task_id))
+        if not _is_task_record(record) or record["owner"] != self._owner_of(context):
+            return None
+        return _task_from(record)
+
+    async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        """Delete the task record (the flow run of the same id is left alone)."""
+        if await self.get(task_id, context) is not None:
+            await self.persistence.delete_run(self.run_id_for(task_id))
+        self._locks.pop(task_id, None)
+
+    async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        """The caller's tasks, newest status first, filtered and paged as the request asks."""
+        owner = self._owner_of(context)
+        tasks: list[Task] = []
+        for run_id in await self.persistence.list_runs():
+            if not run_id.startswith(keys.TASK_RUN_PREFIX):
+                continue
+            record = await self.persistence.load_run(run_id)
+            if _is_task_record(record) and record["owner"] == owner:
+                tasks.append(_task_from(record))
+        if params.context_id:
+            tasks = [t for t in tasks if t.context_id == params.context_id]
+        if params.status:
+            tasks = [t for t in tasks if t.status.state == params.status]
+        if params.HasField("status_timestamp_after"):
+            after = params.status_timestamp_after.ToNanoseconds()
+            tasks = [t for t in tasks if t.status.HasField("timestamp") and t.status.timestamp.ToNanoseconds() >= after]
+        tasks.sort(key=lambda t: (t.status.timestamp.ToNanoseconds(), t.id), reverse=True)
+        start = _page_start(params.page_token)
+        size = params.page_size or _DEFAULT_PAGE_SIZE
+        page = tasks[start : start + size]
+        more = start + size < len(tasks)
+        return ListTasksResponse(
+            tasks=page,
+            next_page_token=str(start + size) if more else "",
+            total_size=len(tasks),
+            page_size=size,
+        )
+
+
+def _is_task_record(record: Any) -> bool:
+    return isinstance(record, dict) and "task" in record and "owner" in record
+
+
+def _task_from(record: dict[str, Any]) -> Task:
+    return ParseDict(record["task"], Task(), ignore_unknown_fields=True)
+
+
+def _page_start(token: str) -> int:
+    if not token:
+        return 0
+    if not token.isdigit():
+        raise InvalidParamsError(
+            message=f"invalid page token {token!r:.40}; pass the nextPageToken of the previous page, or none."
+        )
+    return int(token)

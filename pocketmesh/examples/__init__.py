@@ -1,0 +1,1 @@
+"""Runnable example agents; each module exposes ``flows`` for ``pocketmesh serve MODULE:flows``."""
