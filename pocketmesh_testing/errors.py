@@ -1,0 +1,52 @@
+"""Errors raised by the pocketmesh pytest plugin.
+
+The tree::
+
+    PocketMeshTestingError
+    ├── NetworkBlockedError (ConnectionError)   a test tried to reach a non-loopback host
+    ├── UnscriptedCallError (AssertionError)    the fake LLM got a call nothing was scripted for
+    ├── UnusedRepliesError (AssertionError)     scripted replies were left over at teardown
+    ├── CassetteMissError (LookupError)         a cassette holds no recording for a request
+    └── PersistenceConformanceError (AssertionError)  a backend broke the persistence contract
+
+``NetworkBlockedError`` subclasses ``ConnectionError`` so HTTP clients report it as the
+connection failure it is; the assertion errors make pytest show them as test failures.
+"""
+
+from __future__ import annotations
+
+
+class PocketMeshTestingError(Exception):
+    """Base class of every error the pocketmesh pytest plugin raises on purpose."""
+
+
+class NetworkBlockedError(PocketMeshTestingError, ConnectionError):
+    """A test tried to connect to a host outside loopback while the network guard is on."""
+
+    def __init__(self, host: str, port: int | None = None) -> None:
+        self.host = host
+        self.port = port
+        where = host if port is None else f"{host}:{port}"
+        super().__init__(
+            f"network access to {where} is blocked in tests (only loopback is allowed). "
+            f"Use a fake (the fake_llm fixture), replay a recording with "
+            f"@pytest.mark.llm_cassette, or opt this test out with @pytest.mark.allow_network "
+            f"(add the host to the pocketmesh_allowed_hosts ini key, or pass "
+            f"--pocketmesh-allow-network, to allow it everywhere)."
+        )
+
+
+class UnscriptedCallError(PocketMeshTestingError, AssertionError):
+    """The fake LLM received a request while nothing was scripted to answer it."""
+
+
+class UnusedRepliesError(PocketMeshTestingError, AssertionError):
+    """Scripted fake LLM replies were never requested by the code under test."""
+
+
+class CassetteMissError(PocketMeshTestingError, LookupError):
+    """A cassette that may not record has no recorded response for a request."""
+
+
+class PersistenceConformanceError(PocketMeshTestingError, AssertionError):
+    """A persistence backend does not behave as the pocketmesh persistence contract says."""

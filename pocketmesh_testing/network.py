@@ -1,0 +1,195 @@
+"""A socket-level guard that keeps tests off the real network.
+
+Patching the socket layer (rather than one HTTP library) covers every client: httpx,
+httpx2, aiohttp, requests, raw sockets and asyncio streams all end in ``getaddrinfo`` and
+``socket.connect``. Loopback addresses, ``localhost`` and unix sockets always pass, so
+in-process fakes and loopback servers keep working. The patches are installed once and
+consult a process-wide policy, so switching the guard per test costs nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import socket
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from pocketmesh_testing.errors import NetworkBlockedError
+
+__all__ = ["NetworkGuard", "guard", "is_loopback_host"]
+
+_LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
+
+
+def is_loopback_host(host: str | bytes | None) -> bool:
+    """True for loopback IPs (127.0.0.0/8, ::1), ``localhost`` names and the empty host."""
+    if host is None:
+        return True
+    if isinstance(host, bytes):
+        host = host.decode("ascii", "replace")
+    host = host.strip("[]").lower()
+    if host in ("", "0.0.0.0", "::") or host in _LOCAL_NAMES or host.endswith(".localhost"):
+        # An empty or wildcard host means "this machine" to connect() and getaddrinfo().
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]").split("%", 1)[0])
+    except ValueError:
+        return False
+    return True
+
+
+@dataclass
+class NetworkGuard:
+    """The process-wide blocking policy and the socket patches that enforce it."""
+
+    enabled: bool = False
+    allowed_hosts: frozenset[str] = frozenset()
+    _installs: int = 0
+    _originals: dict[str, Any] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def check(self, host: str | bytes | None, port: int | None = None) -> None:
+        """Raise ``NetworkBlockedError`` if the policy forbids connecting to ``host``."""
+        if not self.enabled or is_loopback_host(host):
+            return
+        name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
+        if name.lower() in self.allowed_hosts:
+            return
+        raise NetworkBlockedError(name, port)
+
+    @contextlib.contextmanager
+    def policy(self, *, enabled: bool, allowed_hosts: Iterable[str] | None = None) -> Iterator[None]:
+        """Apply a blocking policy for the duration of the block, then restore the previous one."""
+        previous = (self.enabled, self.allowed_hosts)
+        self.enabled = enabled
+        if allowed_hosts is not None:
+            self.allowed_hosts = frozenset(h.lower() for h in allowed_hosts)
+        try:
+            yield
+        finally:
+            self.enabled, self.allowed_hosts = previous
+
+    def install(self) -> None:
+        """Patch the socket layer (idempotent; nested installs are counted)."""
+        with self._lock:
+            self._installs += 1
+            if self._installs > 1:
+                return
+            self._patch()
+
+    def uninstall(self) -> None:
+        """Undo ``install`` once the last installer is done."""
+        with self._lock:
+            self._installs -= 1
+            if self._installs > 0:
+                return
+            self._installs = 0
+            for dotted, original in self._originals.items():
+                owner, name = _resolve(dotted)
+                setattr(owner, name, original)
+            self._originals.clear()
+
+    def _patch(self) -> None:
+        guard = self
+        real_connect = socket.socket.connect
+        real_connect_ex = socket.socket.connect_ex
+        real_getaddrinfo = socket.getaddrinfo
+        real_gethostbyname = socket.gethostbyname
+        real_gethostbyname_ex = socket.gethostbyname_ex
+        real_create_connection = socket.create_connection
+        real_loop_create_connection = asyncio.base_events.BaseEventLoop.create_connection
+
+        def check_address(sock: socket.socket, address: Any) -> None:
+            # AF_UNIX addresses are paths (str / bytes); only (host, port, ...) tuples are remote.
+            if guard.enabled and isinstance(address, tuple) and address:
+                port = address[1] if len(address) > 1 else None
+                guard.check(address[0], port)
+
+        def connect(self: socket.socket, address: Any) -> None:
+            check_address(self, address)
+            return real_connect(self, address)
+
+        def connect_ex(self: socket.socket, address: Any) -> int:
+            check_address(self, address)
+            return real_connect_ex(self, address)
+
+        def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            # Names are refused before any DNS query leaves the machine; IP literals are
+            # resolved locally and judged at connect() time.
+            if guard.enabled and not (isinstance(host, (str, bytes)) and _is_ip_literal(
+                host.decode() if isinstance(host, bytes) else host
+            )):
+                guard.check(host, port if isinstance(port, int) else None)
+            return real_getaddrinfo(host, port, *args, **kwargs)
+
+        def gethostbyname(host: str) -> str:
+            if guard.enabled and not _is_ip_literal(host):
+                guard.check(host)
+            return real_gethostbyname(host)
+
+        def gethostbyname_ex(host: str) -> Any:
+            if guard.enabled and not _is_ip_literal(host):
+                guard.check(host)
+            return real_gethostbyname_ex(host)
+
+        def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+            if guard.enabled:
+                guard.check(address[0], address[1])
+            return real_create_connection(address, *args, **kwargs)
+
+        async def loop_create_connection(
+            self: asyncio.AbstractEventLoop, protocol_factory: Any, host: Any = None,
+            port: Any = None, *args: Any, **kwargs: Any,
+        ) -> Any:
+            if guard.enabled and host is not None and kwargs.get("sock") is None:
+                guard.check(host, port)
+            return await real_loop_create_connection(
+                self, protocol_factory, host, port, *args, **kwargs  # type: ignore[arg-type]
+            )
+
+        patches: dict[str, Any] = {
+            "socket.socket.connect": connect,
+            "socket.socket.connect_ex": connect_ex,
+            "socket.getaddrinfo": getaddrinfo,
+            "socket.gethostbyname": gethostbyname,
+            "socket.gethostbyname_ex": gethostbyname_ex,
+            "socket.create_connection": create_connection,
+            "asyncio.base_events.BaseEventLoop.create_connection": loop_create_connection,
+        }
+        originals = {
+            "socket.socket.connect": real_connect,
+            "socket.socket.connect_ex": real_connect_ex,
+            "socket.getaddrinfo": real_getaddrinfo,
+            "socket.gethostbyname": real_gethostbyname,
+            "socket.gethostbyname_ex": real_gethostbyname_ex,
+            "socket.create_connection": real_create_connection,
+            "asyncio.base_events.BaseEventLoop.create_connection": real_loop_create_connection,
+        }
+        for dotted, replacement in patches.items():
+            owner, name = _resolve(dotted)
+            setattr(owner, name, replacement)
+        self._originals.update(originals)
+
+
+def _resolve(dotted: str) -> tuple[Any, str]:
+    owner_path, _, name = dotted.rpartition(".")
+    if owner_path == "socket":
+        return socket, name
+    if owner_path == "socket.socket":
+        return socket.socket, name
+    return asyncio.base_events.BaseEventLoop, name
+
+
+guard = NetworkGuard()
+"""The one guard of this process; the plugin installs it and sets its policy per test."""
