@@ -40,7 +40,7 @@ DEFAULT_FILTER_HEADERS = (
     "openai-organization", "openai-project", "cookie", "set-cookie",
 )
 DEFAULT_FILTER_QUERY = ("key", "api_key", "api-key", "apikey", "access_token", "token", "sig", "signature")
-_MATCH_ON = ("method", "scheme", "host", "port", "path", "query", "json_body")
+_MATCH_ON = ("method", "scheme", "host", "loopback_port", "path", "query", "json_body")
 
 
 def resolve_record_mode(option: str | None, ini: str | None, environ: Mapping[str, str]) -> str:
@@ -116,8 +116,23 @@ def _json_body_matcher(r1: Any, r2: Any) -> None:
         raise AssertionError("JSON bodies differ")
 
 
+def _is_loopback(host: str | None) -> bool:
+    return bool(host) and (host == "localhost" or host.startswith("127.") or host.strip("[]") == "::1")
+
+
+def _match_port(request: Any) -> int | None:
+    # Loopback servers in tests listen on a fresh ephemeral port each run; a cassette recorded
+    # against one must replay against the next, so on loopback the port is not compared.
+    return None if _is_loopback(request.host) else request.port
+
+
+def _loopback_port_matcher(r1: Any, r2: Any) -> None:
+    if _match_port(r1) != _match_port(r2):
+        raise AssertionError("ports differ")
+
+
 def _key(request: Any) -> tuple[Any, ...]:
-    return (request.method, request.scheme, request.host, request.port, request.path or "/",
+    return (request.method, request.scheme, request.host, _match_port(request), request.path or "/",
             tuple(request.query), _canonical_body(request.body))
 
 
@@ -182,7 +197,7 @@ def _cassette_class() -> type:
             super().__init__(*args, **kwargs)
             self._index: dict[tuple[Any, ...], list[int]] = defaultdict(list)
             self._indexed = tuple(getattr(m, "__name__", "") for m in self._match_on) == (
-                "method", "scheme", "host", "port", "path", "query", "_json_body_matcher")
+                "method", "scheme", "host", "_loopback_port_matcher", "path", "query", "_json_body_matcher")
             self.misses: list[CassetteMissError] = []
 
         def append(self, request: Any, response: Any) -> None:
@@ -338,6 +353,7 @@ def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None)
     )
     recorder.register_serializer("pocketmesh-yaml", _SafeSerializer())
     recorder.register_matcher("json_body", _json_body_matcher)
+    recorder.register_matcher("loopback_port", _loopback_port_matcher)
     config = recorder.get_merged_config(path=str(path), allow_playback_repeats=settings.allow_playback_repeats)
     with _cassette_class().use(**config) as cassette:
         yield LLMCassette(path, settings.record_mode, cassette, cassette.misses)
