@@ -28,7 +28,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pocketmesh", description="Run PocketMesh agent flows.")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     add_serve_command(commands)
+    add_plugin_commands(commands)
     return parser
+
+
+def add_plugin_commands(commands: Any) -> None:
+    """Register commands other packages declare under the ``pocketmesh.commands`` entry point
+    group (``demo`` and ``gate`` come from pocketmesh_testing this way)."""
+    from importlib.metadata import entry_points
+
+    for entry in sorted(entry_points(group="pocketmesh.commands"), key=lambda e: e.name):
+        try:
+            register = entry.load()
+        except ImportError as error:
+            print(f"pocketmesh: command {entry.name!r} is unavailable: {error}", file=sys.stderr)
+            continue
+        register(commands)
 
 
 def add_serve_command(commands: Any) -> None:

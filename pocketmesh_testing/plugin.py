@@ -16,7 +16,7 @@ from pocketmesh_testing.cassettes import RECORD_MODES
 from pocketmesh_testing.network import guard
 from pocketmesh_testing.settings import CALL_FAILED, SETTINGS, USED_CASSETTES, settings_from_config
 
-pytest_plugins = ["pocketmesh_testing.fixtures"]
+pytest_plugins = ["pocketmesh_testing.fixtures", "pocketmesh_testing.scenario_plugin"]
 
 _MARKERS = (
     "allow_network: let this test reach hosts outside loopback (the network guard is off for it).",
