@@ -26,3 +26,21 @@ def _demo(args: argparse.Namespace) -> int:
     from pocketmesh_testing.mainjob import run_main_job
 
     return run_main_job(args.targets or None, scenario_dirs=tuple(args.scenarios or ("scenarios",)), db=args.db)
+
+
+def add_gate_command(commands: Any) -> None:
+    """Register ``pocketmesh gate``: flow properties and scenarios as a release gate."""
+    gate = commands.add_parser(
+        "gate",
+        help="run flow property tests and scenarios under the release profile, with coverage thresholds",
+        add_help=False,  # --help goes to the gate's own parser, which knows its options
+        prefix_chars="\0",  # hand every argument, options included, to the gate's own parser
+    )
+    gate.add_argument("gate_args", nargs=argparse.REMAINDER)
+    gate.set_defaults(handler=_gate)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from pocketmesh_testing.gate import main
+
+    return main(args.gate_args)

@@ -144,3 +144,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         terminalreporter.write_line(f"unused cassette: {path}")
     terminalreporter.write_line(f"{len(unused)} cassette file(s) no collected test used; delete them "
                                 f"if their tests are gone.")
+
+
+# -- flow properties (pocketmesh_testing.properties / stateful / gate) --------------------------
+# Registered at plugin load, before Hypothesis reads --hypothesis-profile in pytest_configure.
+import pocketmesh_testing.profiles  # noqa: E402,F401  (the dev and release profiles)

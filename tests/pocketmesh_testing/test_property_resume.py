@@ -1,0 +1,152 @@
+"""assert_resume_idempotent: replayed appends and repeated model calls are found; clean flows pass."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import settings
+
+from pocketmesh import BaseNode, Flow, SQLitePersistence
+from pocketmesh_testing import FakeLLM
+from pocketmesh_testing.properties import PropertyFailure, assert_resume_idempotent
+
+DEV = settings.get_profile("dev")
+
+
+class Receive(BaseNode):
+    """Takes the incoming item."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared["item"] = "order-1"
+
+
+class BufferedTally(BaseNode):
+    """Buggy: buffers entries on the node instance, so a replayed step appends them twice."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Tally")
+        self.pending: list[str] = []
+
+    async def prepare(self, shared: dict[str, Any], params: dict[str, Any]) -> None:
+        self.pending.append(shared["item"])
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared.setdefault("entries", []).extend(self.pending)
+        self.pending.clear()
+
+
+class Tally(BaseNode):
+    """Appends the entry in finalize, from shared state only."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared.setdefault("entries", []).append(shared["item"])
+
+
+def tally_flow(tally: BaseNode) -> Flow:
+    receive = Receive()
+    receive >> tally >> BaseNode(name="Done")
+    return Flow(receive)
+
+
+def test_a_replayed_step_that_appends_twice_is_found() -> None:
+    with pytest.raises(PropertyFailure) as caught:
+        assert_resume_idempotent(tally_flow(BufferedTally()), settings=DEV)
+    message = str(caught.value)
+    assert "after a crash during step 2 (Tally)" in message
+    assert "shared['entries'] is ['order-1', 'order-1'] instead of ['order-1']" in message
+
+
+def test_an_idempotent_tally_passes() -> None:
+    assert_resume_idempotent(tally_flow(Tally()), settings=DEV)
+
+
+class Summarizer:
+    """Asks the model once per instance and keeps the answer in memory."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.summary: str | None = None
+
+    async def get(self, text: str) -> str:
+        if self.summary is None:
+            reply = await self.client.chat.completions.create(model="m", messages=[{"role": "user", "content": text}])
+            self.summary = str(reply.choices[0].message.content)
+        return self.summary
+
+
+class Summarize(BaseNode):
+    def __init__(self, summarizer: Summarizer, keep_in_shared: bool) -> None:
+        super().__init__()
+        self.summarizer = summarizer
+        self.keep_in_shared = keep_in_shared
+
+    async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> str:
+        return await self.summarizer.get("summarize: " + shared.get("input", ""))
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, summary: str, params: dict[str, Any]) -> None:
+        shared["summary_words"] = len(summary.split())
+        if self.keep_in_shared:
+            shared["summary"] = summary
+
+
+class Respond(BaseNode):
+    def __init__(self, summarizer: Summarizer) -> None:
+        super().__init__()
+        self.summarizer = summarizer
+
+    async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> str:
+        # Buggy path: without the summary in shared state it asks the (memoizing) helper again.
+        if "summary" in shared:
+            return str(shared["summary"])
+        return await self.summarizer.get("summarize: " + shared.get("input", ""))
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, summary: str, params: dict[str, Any]) -> None:
+        shared["reply"] = f"In short: {summary}"
+
+
+def summary_flow_factory(client: Any, *, keep_in_shared: bool) -> Any:
+    def build() -> Flow:
+        summarizer = Summarizer(client)
+        summarize = Summarize(summarizer, keep_in_shared)
+        summarize >> Respond(summarizer)
+        return Flow(summarize)
+
+    return build
+
+
+def test_a_flow_that_calls_the_model_again_on_resume_is_found() -> None:
+    fake = FakeLLM()
+    client = fake.openai_client(max_retries=0)
+    with pytest.raises(PropertyFailure) as caught:
+        assert_resume_idempotent(summary_flow_factory(client, keep_in_shared=False), llm=fake, settings=DEV,
+                                 shared={"input": "a long text"})
+    message = str(caught.value)
+    assert "side effects repeated: the run stopped after step 1 (Summarize) and resumed in a fresh flow" in message
+    assert "made 2 LLM call(s)/side effect(s) where the uninterrupted run made 1" in message
+    assert "step 2 (Respond)" in message
+
+
+def test_keeping_the_answer_in_shared_state_passes() -> None:
+    fake = FakeLLM()
+    client = fake.openai_client(max_retries=0)
+    assert_resume_idempotent(summary_flow_factory(client, keep_in_shared=True), llm=fake, settings=DEV,
+                             shared={"input": "a long text"})
+    assert fake.pending == []  # the property leaves the fake clean for its teardown check
+
+
+def test_multi_turn_flows_with_sqlite(tmp_path: Any) -> None:
+    class Ask(BaseNode):
+        actions = ("input-required", "done")
+
+        async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+            shared.setdefault("answers", []).append(shared.get("input"))
+            return "done" if len(shared["answers"]) >= 3 else "input-required"
+
+    ask = Ask()
+    ask - "done" >> BaseNode(name="End")
+    counter = iter(range(10**6))
+    assert_resume_idempotent(
+        Flow(ask), settings=settings(DEV, max_examples=10), shared={"input": "first"},
+        persistence_factory=lambda: SQLitePersistence(str(tmp_path / f"db{next(counter)}.sqlite")),
+    )
