@@ -122,6 +122,8 @@ class FakeLLM:
     _done: list[_Entry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: LoopbackServer | None = None
+    port: int = 0
+    """Port of the loopback server (0: any free port); fixed when another process must know it."""
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -266,7 +268,7 @@ class FakeLLM:
         """``http://127.0.0.1:<port>/v1`` of a loopback server for this fake, started on first use."""
         with self._lock:
             if self._server is None:
-                self._server = LoopbackServer(self._serve_http)
+                self._server = LoopbackServer(self._serve_http, port=self.port)
                 _active_hosts.add(f"127.0.0.1:{self._server.port}")
             return f"{self._server.url}/v1"
 

@@ -4,7 +4,8 @@
 scenarios name (on free 127.0.0.1 ports, runs in one SQLite file), waits for their cards, runs
 pytest on the scenarios with ``--pocketmesh-agent-url AGENT=URL`` so every scenario talks to its
 live server, prints each conversation and a verdict, stops the servers and returns the exit code.
-Scenarios that script fake LLM replies are left out: a live server cannot see the fake.
+Scenarios that script fake LLM replies are played live too: every server is started with its
+``openai`` client aimed at one loopback port, where the scenario run serves its fake LLM.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import httpx
 
 from pocketmesh_testing.loopback import free_port
 from pocketmesh_testing.scenario_format import Scenario, ScenarioFormatError, load_scenarios
+from pocketmesh_testing.scenario_player import FAKE_LLM_PORT_ENV
 
 __all__ = ["run_main_job"]
 
@@ -45,10 +47,15 @@ def _scenario_files(dirs: Sequence[str]) -> list[Path]:
     return files
 
 
-def _start(target: str, db: Path, log_dir: Path) -> _Server:
+def _start(target: str, db: Path, log_dir: Path, llm_port: int) -> _Server:
     port = free_port()
     log = log_dir / f"serve-{port}.log"
-    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{llm_port}/v1",
+        "OPENAI_API_KEY": "sk-fake-pocketmesh",
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "pocketmesh.cli", "serve", target, "--host", "127.0.0.1", "--port", str(port), "--db", str(db)],
@@ -97,7 +104,7 @@ def run_main_job(
     except ScenarioFormatError as error:
         print(f"pocketmesh demo: invalid scenario file {error}", file=out)
         return 2
-    playable = [s for s in scenarios if not s.uses_fake_llm and s.agent and ":" in s.agent and not s.agent.startswith("http")]
+    playable = [s for s in scenarios if s.agent and ":" in s.agent and not s.agent.startswith("http")]
     chosen = list(targets) if targets else sorted({s.agent for s in playable if s.agent}) or [DEFAULT_TARGET]
     selected = [s for s in playable if s.agent in chosen]
     left_out = [s for s in scenarios if s not in selected]
@@ -107,7 +114,8 @@ def run_main_job(
     db_path = Path(db).resolve()
     log_dir = db_path.parent
     print(f"pocketmesh demo: serving {len(chosen)} agent(s), runs stored in {db_path}", file=out, flush=True)
-    servers = [_start(target, db_path, log_dir) for target in chosen]
+    llm_port = free_port()
+    servers = [_start(target, db_path, log_dir, llm_port) for target in chosen]
     try:
         for server in servers:
             problem = _wait_for_card(server)
@@ -116,14 +124,22 @@ def run_main_job(
                 return 3
             print(f"  {server.target} -> {server.url}", file=out, flush=True)
         dirs_option = ["-o", "pocketmesh_scenario_dirs=" + " ".join(scenario_dirs)]
-        return _play(selected, servers, db_path, [*dirs_option, *pytest_args], left_out, out)
+        return _play(selected, servers, db_path, [*dirs_option, *pytest_args], left_out, out, llm_port)
     finally:
         for server in servers:
             _stop(server)
             server.log.unlink(missing_ok=True)
 
 
-def _play(selected: list[Scenario], servers: list[_Server], db: Path, pytest_args: Sequence[str], left_out: list[Scenario], out: TextIO) -> int:
+def _play(
+    selected: list[Scenario],
+    servers: list[_Server],
+    db: Path,
+    pytest_args: Sequence[str],
+    left_out: list[Scenario],
+    out: TextIO,
+    llm_port: int,
+) -> int:
     command = [sys.executable, "-m", "pytest", "-p", "pocketmesh_testing.scenario_plugin", "-p", "no:cacheprovider",
                "-o", "addopts=", "-q", "--pocketmesh-transcripts", "--rootdir", os.getcwd()]
     for server in servers:
@@ -131,12 +147,11 @@ def _play(selected: list[Scenario], servers: list[_Server], db: Path, pytest_arg
     command += list(pytest_args)
     command += [f"{os.path.relpath(s.path)}::{s.name}" for s in selected]
     out.flush()
-    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false"}
+    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false", FAKE_LLM_PORT_ENV: str(llm_port)}
     result = subprocess.run(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     out.write(result.stdout)
     for scenario in left_out:
-        why = "scripts fake LLM replies" if scenario.uses_fake_llm else "names no served agent"
-        print(f"  not played live: {os.path.relpath(scenario.path)}::{scenario.name} ({why}; pytest plays it in-process)", file=out)
+        print(f"  not played live: {os.path.relpath(scenario.path)}::{scenario.name} (names no served agent; pytest plays it in-process)", file=out)
     verdict = "PASS" if result.returncode == 0 else "FAIL"
     print(f"pocketmesh demo: {verdict} - {len(selected)} scenario(s) against {len(servers)} live agent(s) (pytest exit {result.returncode})", file=out, flush=True)
     return result.returncode

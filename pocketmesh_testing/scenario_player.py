@@ -92,13 +92,18 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+FAKE_LLM_PORT_ENV = "POCKETMESH_FAKE_LLM_PORT"
+"""Set (by ``pocketmesh demo``) to the port live agents expect their model at."""
+
+
 @contextmanager
 def fake_llm_for(scenario: Scenario) -> Iterator[FakeLLM | None]:
     """A fake LLM on loopback that the agent's ``openai`` client finds through the environment."""
     if not scenario.uses_fake_llm:
         yield None
         return
-    fake = FakeLLM()
+    # A live agent started with OPENAI_BASE_URL on an agreed port finds the fake there.
+    fake = FakeLLM(port=int(os.environ.get(FAKE_LLM_PORT_ENV) or 0))
     try:
         with environment({"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": fake.api_key}):
             yield fake

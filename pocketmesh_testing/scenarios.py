@@ -9,7 +9,8 @@ Where a scenario's agent comes from, first match wins:
 3. the scenario's ``agent``: ``module:attr`` of a dict of flows, served in-process, or a URL.
 
 A live agent is reached through its card; scenarios for a skill it lacks are skipped, and so
-are scenarios that script fake LLM replies (a live agent cannot see them). Shared-state
+are scenarios that script fake LLM replies, unless the agent was started with its model at
+``http://127.0.0.1:$POCKETMESH_FAKE_LLM_PORT/v1`` (as ``pocketmesh demo`` does). Shared-state
 expectations against a live agent need its store: ``--pocketmesh-agent-db [SPEC=]PATH``
 (its SQLite file).
 """
@@ -32,7 +33,13 @@ from pocketmesh import BaseNode
 from pocketmesh_testing.agents import Agent, a2a_agent, remote_agent
 from pocketmesh_testing.scenario_format import Scenario, ScenarioFormatError, load_scenarios
 from pocketmesh_testing.scenario_settings import TRANSCRIPTS
-from pocketmesh_testing.scenario_player import ScenarioMismatchError, environment, fake_llm_for, play
+from pocketmesh_testing.scenario_player import (
+    FAKE_LLM_PORT_ENV,
+    ScenarioMismatchError,
+    environment,
+    fake_llm_for,
+    play,
+)
 from pocketmesh_testing.transcript import plain, render_mismatch, render_transcript
 
 __all__ = ["AgentTarget", "ScenarioFile", "ScenarioItem", "load_flows", "resolve_target"]
@@ -164,8 +171,12 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         self.target = target = resolve_target(self.config, self.scenario)
-        if target.url and self.scenario.uses_fake_llm:
-            pytest.skip(f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it in-process.")
+        if target.url and self.scenario.uses_fake_llm and not os.environ.get(FAKE_LLM_PORT_ENV):
+            pytest.skip(
+                f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it "
+                f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
+                f"{FAKE_LLM_PORT_ENV}=PORT."
+            )
         asyncio.run(self._play(target))
 
     async def _play(self, target: AgentTarget) -> None:

@@ -34,6 +34,20 @@ scenarios:
           text: {contains: Goodbye}
 """
 
+STREAMING = """\
+agent: pocketmesh.examples.llm:flows
+skill: stream
+scenarios:
+  - name: streams the scripted tokens
+    turns:
+      - user: Say hi
+        llm:
+          - stream: ["Hi ", "there"]
+        expect:
+          state: completed
+          text: "Hi there"
+"""
+
 
 def write(pytester: pytest.Pytester, name: str, text: str) -> Path:
     path = pytester.path / "scenarios" / name
@@ -166,7 +180,8 @@ def test_the_same_scenario_passes_in_process_and_against_pocketmesh_serve(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(pytester, "greeting.yaml", GREETING)
-    pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
+    write(pytester, "streaming.yaml", STREAMING)
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
     monkeypatch.chdir(pytester.path)
     out = io.StringIO()
     code = run_main_job(db=pytester.path / "live.sqlite", out=out)
@@ -175,4 +190,7 @@ def test_the_same_scenario_passes_in_process_and_against_pocketmesh_serve(
     assert "pocketmesh.examples.greeting:flows -> http://127.0.0.1:" in text
     assert "scenarios/greeting.yaml::greets and says goodbye: PASSED" in text
     assert "agent [completed]: Goodbye, Dana!" in text
-    assert "pocketmesh demo: PASS - 1 scenario(s) against 1 live agent(s)" in text
+    # the live server's openai client reached the scenario's fake LLM on the agreed port
+    assert "scenarios/streaming.yaml::streams the scripted tokens: PASSED" in text
+    assert "agent [completed]: Hi there" in text
+    assert "pocketmesh demo: PASS - 2 scenario(s) against 2 live agent(s)" in text
