@@ -27,6 +27,8 @@ _current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
     "pocketmesh_run", default=None
 )
 
+_new_tuple = tuple.__new__
+
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
 
@@ -76,6 +78,7 @@ class RunContext:
         self.record = record
         self.persistence = persistence
         self.on_status_update = on_status_update
+        self._hook_is_async = inspect.iscoroutinefunction(on_status_update)
         self.on_artifact = on_artifact
         self.budget = budget
         self.frames: list[Frame] = []
@@ -130,6 +133,10 @@ class RunContext:
             node, frame, inner = flow.start_node, Frame(None, None, prep), None
         run_params = self.record.params
         level_params = {**defaults, **run_params} if run_params else defaults
+        # A node's merged params only change with its own params: merge once per node per
+        # level, not once per step (self-loops would otherwise rebuild the same dict).
+        merged: dict[BaseNode, tuple[Params, Params]] = {}
+        persisted = self.persistence is not None
         self.frames.append(frame)
         try:
             while node is not None:
@@ -138,20 +145,30 @@ class RunContext:
                 if inner is None and self.budget == 0:
                     self.record.position = [f.dump() for f in self.frames]
                     raise OutOfBudget
+                own = node.params
                 if node.is_flow:
-                    sub_defaults = {**defaults, **node.params}
+                    sub_defaults = {**defaults, **own}
                     action = await self.run_subflow(flow, node, node_id, sub_defaults, inner, frame)  # type: ignore[arg-type]
                 else:
-                    params = {**defaults, **node.params, **run_params} if node.params else level_params
+                    if not own:
+                        params = level_params
+                    else:
+                        cached = merged.get(node)
+                        if cached is None or cached[0] is not own:
+                            cached = merged[node] = (own, {**defaults, **own, **run_params})
+                        params = cached[1]
                     action = await self.run_leaf(flow, node, node_id, params, frame)
                 inner = None
                 if action == INPUT_REQUIRED:
                     frame.last, frame.node = action, ids[node.successors.get(INPUT_REQUIRED, node)]
                     await self.checkpoint("input-required")
                     raise Paused(node_id)
-                nxt = route(node, node_id, action)
+                wired = node.__dict__.get("_successors")
+                nxt = None if wired is None else wired.get(action)
+                if nxt is None:
+                    nxt = route(node, node_id, action)
                 frame.last, frame.node = action, (None if nxt is None else ids[nxt])
-                if self.persistence is not None:
+                if persisted:
                     await self.checkpoint("running")
                 node = nxt
             return frame.last
@@ -162,7 +179,7 @@ class RunContext:
         self, flow: Flow, node: BaseNode, node_id: str, params: Params, frame: Frame
     ) -> Action:
         """One node's lifecycle, counted against the loop guard."""
-        qualified = self.qualify(node_id)
+        qualified = "/".join((*self.prefix, node_id)) if self.prefix else node_id
         record = self.record
         if record.since_input >= self.flow.max_steps:
             raise StepLimitError(self.flow.max_steps, self.cycle(qualified))
@@ -173,16 +190,33 @@ class RunContext:
         record.steps += 1
         record.since_input += 1
         frame.count += 1
+        hook = self.on_status_update
         try:
-            if self.on_status_update is not None:
-                await self.status(qualified, "working", f"{qualified} is working")
-            action = await node._run_lifecycle_steps(self, self.shared, params)
-            if self.on_status_update is not None:
+            # The hook is called inline (not through self.status) for a sync hook: this runs
+            # twice per step and a coroutine per call would cost more than the hook itself.
+            if hook is not None:
+                update = StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared)
+                if self._hook_is_async:
+                    await hook(update)  # type: ignore[misc]
+                else:
+                    done = hook(update)
+                    if done is not None and inspect.isawaitable(done):
+                        await done
+            action = await node._run_lifecycle_steps(self, record.shared, params)
+            if hook is not None:
                 state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                await self.status(qualified, state, f"{qualified} returned {action!r}")
+                update = StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared)
+                if self._hook_is_async:
+                    await hook(update)  # type: ignore[misc]
+                else:
+                    done = hook(update)
+                    if done is not None and inspect.isawaitable(done):
+                        await done
         except Exception as error:
             action = await self.failed(node, qualified, error)
-        self.trace(qualified, action)
+        # tuple.__new__ builds the TraceStep without the Python-level namedtuple __new__.
+        step = self.last_step = _new_tuple(TraceStep, (record.steps, qualified, action))
+        record.trace.append(step)
         return action
 
     async def run_subflow(
@@ -233,7 +267,7 @@ class RunContext:
     # -- bookkeeping ------------------------------------------------------------------------
 
     def trace(self, node: str, action: Action | None) -> None:
-        step = TraceStep(self.record.steps, node, action)
+        step = _new_tuple(TraceStep, (self.record.steps, node, action))
         self.record.trace.append(step)
         self.last_step = step
 
@@ -249,8 +283,14 @@ class RunContext:
 
     async def status(self, node: str, state: StatusState, message: str) -> None:
         hook = self.on_status_update
-        if hook is not None:
-            await maybe_await(hook(StatusUpdate(node, state, message, self.record.steps, self.shared)))
+        if hook is None:
+            return
+        if self._hook_is_async:
+            await hook(StatusUpdate(node, state, message, self.record.steps, self.record.shared))  # type: ignore[misc]
+            return
+        result = hook(StatusUpdate(node, state, message, self.record.steps, self.record.shared))
+        if result is not None and inspect.isawaitable(result):
+            await result
 
     def emit_artifact(self, artifact: Any) -> Any:
         """Call the artifact hook now; async hooks are chained so artifacts keep their order."""

@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 from collections.abc import AsyncIterable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import clock
 from .errors import ActionTypeError, BatchItemsError, WiringError
@@ -33,6 +33,51 @@ async def maybe_await(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+_SKIP, _AWAIT, _CALL = "skip", "await", "call"
+"""How the runtime invokes a lifecycle method: not at all (the no-op default), by awaiting it
+(an ``async def``), or by calling it and awaiting the result only if it is awaitable."""
+
+
+class _Plan(NamedTuple):
+    prepare: str
+    execute: str
+    finalize: str
+    batch: bool
+    fallback: bool
+
+
+_plans: dict[type, _Plan] = {}
+"""Per node class: how to run its lifecycle (methods are looked up on the class once)."""
+
+
+def _how(cls: type, name: str) -> str:
+    method = getattr(cls, name)
+    if method is getattr(BaseNode, name):
+        return _SKIP
+    return _AWAIT if inspect.iscoroutinefunction(method) else _CALL
+
+
+def _plan_for(cls: type) -> _Plan:
+    plan = _Plan(
+        _how(cls, "prepare"),
+        _how(cls, "execute"),
+        _how(cls, "finalize"),
+        hasattr(cls, "execute_item"),
+        getattr(cls, "execute_fallback") is not BaseNode.execute_fallback,
+    )
+    _plans[cls] = plan
+    return plan
+
+
+_LIFECYCLE = frozenset({"prepare", "execute", "finalize"})
+
+
+def _instance_plan(node: BaseNode, plan: _Plan) -> _Plan:
+    """The plan of a node whose lifecycle methods were set on the instance itself."""
+    own = node.__dict__
+    return plan._replace(**{name: _CALL for name in _LIFECYCLE if name in own})
 
 
 class ActionKey:
@@ -216,20 +261,53 @@ class BaseNode:
         return hasattr(self, "execute_item")
 
     async def _run_lifecycle_steps(self, ctx: RunContext, shared: SharedState, params: Params) -> Action:
-        prep = await maybe_await(self.prepare(shared, params))
-        if self.is_batch:
-            result: Any = await self._execute_batch(ctx, prep, shared, params)
+        # This runs once per step: the per-class plan avoids a wrapper coroutine and an
+        # awaitable check per lifecycle call, and skips the no-op defaults outright.
+        cls = self.__class__
+        plan = _plans.get(cls) or _plan_for(cls)
+        if self.__dict__ and not _LIFECYCLE.isdisjoint(self.__dict__):
+            plan = _instance_plan(self, plan)
+        how = plan.prepare
+        if how is _AWAIT:
+            prep = await self.prepare(shared, params)
+        elif how is _SKIP:
+            prep = None
         else:
+            prep = self.prepare(shared, params)
+            if inspect.isawaitable(prep):
+                prep = await prep
+        if plan.batch:
+            result: Any = await self._execute_batch(ctx, prep, shared, params)
+        elif self.max_retries != 1 or plan.fallback:
             result = await self._execute_with_retries(prep, shared, params)
-        action = await maybe_await(self.finalize(shared, prep, result, params))
+        else:
+            # One attempt and the default fallback (which re-raises): no retry frame needed.
+            how = plan.execute
+            if how is _AWAIT:
+                result = await self.execute(prep, shared, params, 0)
+            elif how is _SKIP:
+                result = None
+            else:
+                result = self.execute(prep, shared, params, 0)
+                if inspect.isawaitable(result):
+                    result = await result
+        how = plan.finalize
+        if how is _AWAIT:
+            action = await self.finalize(shared, prep, result, params)
+        elif how is _SKIP:
+            return DEFAULT_ACTION
+        else:
+            action = self.finalize(shared, prep, result, params)
+            if inspect.isawaitable(action):
+                action = await action
         if action is None:
             return DEFAULT_ACTION
-        if not isinstance(action, str) or not action:
+        if action.__class__ is not str and not isinstance(action, str) or not action:
             raise ActionTypeError(
                 f"{self.name}.finalize() returned {action!r} ({type(action).__name__}); "
                 f"return an action name (a non-empty str) or None for 'default'."
             )
-        return action
+        return action  # type: ignore[no-any-return]
 
     async def _execute_with_retries(self, prep: Any, shared: SharedState, params: Params) -> Any:
         attempts = self.max_retries

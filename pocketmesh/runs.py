@@ -2,6 +2,12 @@
 
 A backend stores, per run id, one JSON object (the *record*) through ``save_run``; this module
 owns its shape so that a backend implementing only the five-method protocol is enough.
+
+Built-in backends also offer a fast path (``save_checkpoint`` / ``load_checkpoint``): the
+record arrives already JSON-encoded and without its trace, whose new entries come as rows to
+append. Re-encoding the whole trace at every step made a run quadratic in its length; with the
+rows, a checkpoint costs the same at step 10 and step 10,000. ``load_run`` on those backends
+still returns the full record, trace included, so what a reader sees does not depend on the path.
 """
 
 from __future__ import annotations
@@ -9,14 +15,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from .errors import PersistenceError, StateNotSerializableError
-from .persistence.base import Persistence
+from .persistence.base import RECORD_MARKER, TRACE_ROWS_KEY, Persistence
 from .results import TraceStep
 from .types import Action, Params, SharedState
 
-RECORD_MARKER = "pocketmesh_run"
 RECORD_VERSION = 1
 FINISHED = frozenset({"completed", "failed", "canceled"})
 
@@ -36,15 +41,19 @@ class RunRecord:
     action: Action | None = None
     error: dict[str, Any] | None = None
     flow: str | None = None
+    saved_trace: int = field(default=0, repr=False, compare=False)
+    """How many trace entries the backend already holds as rows (fast-path backends only)."""
+    _params_json: tuple[Params, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
         """True once the run completed, failed or was canceled."""
         return self.status in FINISHED
 
-    def to_state(self) -> dict[str, Any]:
-        """The JSON object handed to ``Persistence.save_run``."""
-        return {
+    def to_state(self, *, with_trace: bool = True) -> dict[str, Any]:
+        """The JSON object handed to ``Persistence.save_run`` (the trace left out for the
+        fast path, which stores it as rows)."""
+        state = {
             RECORD_MARKER: RECORD_VERSION,
             "status": self.status,
             "flow": self.flow,
@@ -53,10 +62,14 @@ class RunRecord:
             "position": self.position,
             "steps": self.steps,
             "since_input": self.since_input,
-            "trace": [list(t) for t in self.trace],
             "action": self.action,
             "error": self.error,
         }
+        if with_trace:
+            state["trace"] = [list(t) for t in self.trace]
+        else:
+            state[TRACE_ROWS_KEY] = len(self.trace)
+        return state
 
     @classmethod
     def from_state(cls, run_id: str, state: Any) -> RunRecord:
@@ -88,13 +101,17 @@ class RunRecord:
             ) from exc
 
 
+_encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+"""One encoder for every checkpoint: ``json.dumps`` with options builds a new one per call."""
+
+
 def dumps_checked(value: Any, root: str = "shared") -> str:
     """JSON-encode ``value``; a non-JSON value raises an error naming its key path."""
     problem = find_unserializable(value, root)
     if problem is not None:
         raise problem
     try:
-        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+        return _encode(value)
     except (TypeError, ValueError) as exc:
         raise StateNotSerializableError(root, value, str(exc)) from exc
 
@@ -129,43 +146,84 @@ def find_unserializable(value: Any, path: str) -> StateNotSerializableError | No
 
 def _keys_are_str(value: Any) -> bool:
     """False if any dict under ``value`` has a non-str key (``json`` would silently str() it)."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if key.__class__ is not str or not _keys_are_str(item):
-                return False
-        return True
-    if isinstance(value, (list, tuple)):
-        for item in value:
-            if (isinstance(item, (dict, list, tuple))) and not _keys_are_str(item):
-                return False
+    # Iterative, and only containers are pushed: scalars are the common case and cost one
+    # class check each.
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    while stack:
+        current = pop()
+        if current.__class__ is dict or isinstance(current, dict):
+            for key, item in current.items():
+                if key.__class__ is not str:
+                    return False
+                if item.__class__ in _CONTAINERS or isinstance(item, (dict, list, tuple)):
+                    push(item)
+        elif isinstance(current, (list, tuple)):
+            for item in current:
+                if item.__class__ in _CONTAINERS or isinstance(item, (dict, list, tuple)):
+                    push(item)
     return True
 
 
-def encode_record(record: RunRecord) -> tuple[str, str]:
+_CONTAINERS = frozenset({dict, list, tuple})
+
+
+def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, str]:
     """The record and its params as JSON text, or an error naming what cannot be saved."""
-    state = record.to_state()
+    state = record.to_state(with_trace=with_trace)
     try:
-        state_text = json.dumps(state, allow_nan=False, separators=(",", ":"))
+        state_text = _encode(state)
         if not (_keys_are_str(record.shared) and _keys_are_str(record.position)):
             raise TypeError("non-str key")
     except (TypeError, ValueError):
         dumps_checked(record.shared, "shared")
         dumps_checked(record.position, "the sub-flow prepare() result in the position")
         raise
-    return state_text, dumps_checked(record.params, "params")
+    # Run params rarely change during a run: encode them again only when replaced.
+    cached = record._params_json
+    if cached is None or cached[0] is not record.params:
+        cached = record._params_json = (record.params, dumps_checked(record.params, "params"))
+    return state_text, cached[1]
+
+
+TraceRow = tuple[int, int, str, "Action | None"]
+"""One trace entry as the fast path stores it: (position in the trace, step, node id, action)."""
+
+
+class CheckpointStore(Protocol):
+    """The optional fast path of the built-in backends (see the module docstring)."""
+
+    async def save_checkpoint(
+        self,
+        run_id: str,
+        state_json: str,
+        params_json: str,
+        step: tuple[str, str, str] | None,
+        trace_rows: list[TraceRow],
+    ) -> None: ...
+
+    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None: ...
 
 
 async def load_run_record(persistence: Persistence, run_id: str) -> RunRecord | None:
     """The persisted record of ``run_id``, or ``None`` when the backend has none."""
+    saved_trace = 0
     try:
-        state = await persistence.load_run(run_id)
+        fast = getattr(persistence, "load_checkpoint", None)
+        if fast is not None:
+            loaded = await fast(run_id)
+            state, saved_trace = (None, 0) if loaded is None else loaded
+        else:
+            state = await persistence.load_run(run_id)
     except PersistenceError:
         raise
     except Exception as exc:
         raise PersistenceError(f"loading run {run_id!r} failed: {exc!r}") from exc
     if state is None:
         return None
-    return RunRecord.from_state(run_id, state)
+    record = RunRecord.from_state(run_id, state)
+    record.saved_trace = saved_trace
+    return record
 
 
 async def save_run_record(
@@ -174,12 +232,15 @@ async def save_run_record(
     step: tuple[str, str, Any] | None = None,
 ) -> None:
     """Persist ``record`` (and the step that led to it) as one checkpoint."""
-    state_text, params_text = encode_record(record)
+    fast = getattr(persistence, "save_checkpoint", None)
+    state_text, params_text = encode_record(record, with_trace=fast is None)
     try:
-        fast = getattr(persistence, "save_checkpoint", None)
         if fast is not None:
-            step_text = None if step is None else (step[0], step[1], json.dumps(step[2]))
-            await fast(record.run_id, state_text, params_text, step_text)
+            step_text = None if step is None else (step[0], step[1], _encode(step[2]))
+            trace, start = record.trace, record.saved_trace
+            rows = [(start + i, *entry) for i, entry in enumerate(trace[start:])]
+            await fast(record.run_id, state_text, params_text, step_text, rows)
+            record.saved_trace = len(trace)
             return
         if step is not None:
             await persistence.save_step(record.run_id, step[0], step[1], step[2])

@@ -6,6 +6,13 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..types import Params
 
+RECORD_MARKER = "pocketmesh_run"
+"""The key that marks a saved object as a pocketmesh run record (its value: the format version)."""
+
+TRACE_ROWS_KEY = "trace_rows"
+"""In a record saved through a built-in backend's fast path (``save_checkpoint``): how many
+trace entries the backend keeps as rows instead of inside the record."""
+
 
 @runtime_checkable
 class Persistence(Protocol):

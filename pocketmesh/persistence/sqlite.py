@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import queue
 import sqlite3
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
 from ..types import Params
+from .base import RECORD_MARKER, TRACE_ROWS_KEY
 
 T = TypeVar("T")
 
@@ -34,6 +35,14 @@ CREATE TABLE IF NOT EXISTS pocketmesh_steps (
     result TEXT NOT NULL,
     PRIMARY KEY (run_id, step_id, node_name)
 );
+CREATE TABLE IF NOT EXISTS pocketmesh_trace (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    step INTEGER NOT NULL,
+    node TEXT NOT NULL,
+    action TEXT,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
 """
 
 _UPSERT_RUN = (
@@ -45,6 +54,15 @@ _UPSERT_STEP = (
     "INSERT OR REPLACE INTO pocketmesh_steps (run_id, step_id, node_name, result) "
     "VALUES (?, ?, ?, ?)"
 )
+_APPEND_TRACE = "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, node, action) VALUES (?, ?, ?, ?, ?)"
+
+Statement = tuple[str, Sequence[Any]]
+Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+
+
+def _has_trace_rows(state: Any) -> bool:
+    """True for a run record saved through ``save_checkpoint`` (its trace is in rows)."""
+    return isinstance(state, dict) and RECORD_MARKER in state and "trace" not in state and TRACE_ROWS_KEY in state
 
 
 def default_path() -> Path:
@@ -58,7 +76,8 @@ class SQLitePersistence:
     Every save is committed before it returns, so a killed process loses no completed step.
     ``synchronous="NORMAL"`` (the default) is safe against a killed process;
     ``synchronous="FULL"`` also against power loss, at several times the cost per commit.
-    All SQLite calls run on one worker thread, so the event loop never blocks on disk.
+    All SQLite calls run on one worker thread, so the event loop never blocks on disk; writes
+    that arrive while a commit is under way (concurrent runs) are committed together.
     """
 
     def __init__(
@@ -75,8 +94,9 @@ class SQLitePersistence:
         self.path = Path(path) if path is not None else default_path()
         self.synchronous = synchronous.upper()
         self.busy_timeout = busy_timeout
-        self._conn: sqlite3.Connection | None = None
-        self._executor: ThreadPoolExecutor | None = None
+        self._local = threading.local()  # each worker thread opens its own connection
+        self._jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     # -- the five methods -------------------------------------------------------------------
@@ -88,10 +108,8 @@ class SQLitePersistence:
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state, or ``None``."""
-        row = await self._call(
-            self._fetchone, "SELECT state FROM pocketmesh_runs WHERE run_id = ?", (run_id,)
-        )
-        return None if row is None else json.loads(row[0])
+        loaded = await self._call(self._load, run_id)
+        return None if loaded is None else loaded[0]
 
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         """Record one step of the run."""
@@ -112,6 +130,7 @@ class SQLitePersistence:
             self._write,
             [
                 ("DELETE FROM pocketmesh_steps WHERE run_id = ?", (run_id,)),
+                ("DELETE FROM pocketmesh_trace WHERE run_id = ?", (run_id,)),
                 ("DELETE FROM pocketmesh_runs WHERE run_id = ?", (run_id,)),
             ],
         )
@@ -129,43 +148,163 @@ class SQLitePersistence:
         return {f"{node}-{step}": json.loads(result) for step, node, result in rows}
 
     async def save_checkpoint(
-        self, run_id: str, state_json: str, params_json: str, step: tuple[str, str, str] | None
+        self,
+        run_id: str,
+        state_json: str,
+        params_json: str,
+        step: tuple[str, str, str] | None,
+        trace_rows: Sequence[tuple[int, int, str, str | None]] = (),
     ) -> None:
-        """Save a step and the state it led to in one transaction (already JSON-encoded)."""
-        statements: list[tuple[str, tuple[Any, ...]]] = []
+        """Save a step, the new trace entries and the state they led to in one transaction.
+
+        ``state_json`` is a run record without its trace; ``load_run`` puts the trace back.
+        """
+        statements: list[Statement] = []
         if step is not None:
             statements.append((_UPSERT_STEP, (run_id, *step)))
+        for row in trace_rows:
+            statements.append((_APPEND_TRACE, (run_id, *row)))
         statements.append((_UPSERT_RUN, (run_id, state_json, params_json)))
         await self._call(self._write, statements)
 
+    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
+        """The run's state (trace included) and how many trace entries are stored as rows."""
+        return await self._call(self._load, run_id)  # type: ignore[no-any-return]
+
     async def close(self) -> None:
-        """Close the connection and its worker thread; the store reopens on next use."""
-        if self._executor is None:
-            return
-        executor, self._executor = self._executor, None
-        await asyncio.get_running_loop().run_in_executor(executor, self._close_conn)
-        executor.shutdown(wait=True)
+        """Close the connection and stop its worker thread; the store reopens on next use."""
+        loop = asyncio.get_running_loop()
+        closed: asyncio.Future[None] = loop.create_future()
+        with self._lock:
+            thread, jobs = self._thread, self._jobs
+            if thread is None:
+                return
+            # The worker finishes what is queued, closes its connection and exits; calls made
+            # from now on start a fresh worker on a fresh queue.
+            jobs.put((self._close_conn, (), loop, closed))
+            jobs.put(None)
+            self._thread, self._jobs = None, queue.SimpleQueue()
+        await closed
+        await loop.run_in_executor(None, thread.join)
 
     def __repr__(self) -> str:
         return f"SQLitePersistence({str(self.path)!r})"
 
     # -- worker-thread side -----------------------------------------------------------------
+    #
+    # One thread owns the connection. Jobs go in through a queue and results come back with
+    # call_soon_threadsafe: cheaper than run_in_executor's two chained futures per call, and
+    # each future carries its own loop, so the store serves several event loops in turn.
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        with self._lock:
-            if self._executor is None:
-                self._executor = ThreadPoolExecutor(1, thread_name_prefix="pocketmesh-sqlite")
-            executor = self._executor
         try:
-            return await asyncio.get_running_loop().run_in_executor(executor, fn, *args)
+            return await self._submit(fn, *args)
         except sqlite3.Error as exc:
             raise PersistenceError(
                 f"SQLite error on {self.path}: {exc}. Check that the file is writable and not "
                 f"damaged, or point POCKETMESH_DB_PATH at another file."
             ) from exc
 
+    def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    thread = threading.Thread(
+                        target=self._serve, args=(self._jobs,), name="pocketmesh-sqlite", daemon=True
+                    )
+                    thread.start()
+                    self._thread = thread
+        self._jobs.put((fn, args, loop, future))
+        return future
+
+    def _serve(self, jobs: queue.SimpleQueue[Job | None]) -> None:
+        while True:
+            job = jobs.get()
+            if job is None:
+                return
+            if job[0] != self._write:
+                self._run_one(job)
+                continue
+            # Writes queued behind this one (other runs' checkpoints) share its commit.
+            group = [job]
+            while True:
+                try:
+                    nxt = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None or nxt[0] != self._write:
+                    self._commit_group(group)
+                    group = []
+                    if nxt is None:
+                        return
+                    self._run_one(nxt)
+                    break
+                group.append(nxt)
+            if group:
+                self._commit_group(group)
+
+    @staticmethod
+    def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+    def _reply(self, job: Job, result: Any, error: BaseException | None) -> None:
+        try:
+            job[2].call_soon_threadsafe(self._settle, job[3], result, error)
+        except RuntimeError:
+            pass  # the caller's loop is closed: nobody is waiting any more
+
+    def _run_one(self, job: Job) -> None:
+        fn, args = job[0], job[1]
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
+            self._reply(job, None, exc)
+        else:
+            self._reply(job, result, None)
+
+    def _commit_group(self, group: list[Job]) -> None:
+        if len(group) == 1:
+            self._run_one(group[0])
+            return
+        # Each job in its own savepoint: one job's failure fails only its caller. Callers hear
+        # back only after COMMIT, so a step is never reported saved before it is on disk.
+        errors: list[BaseException | None] = []
+        try:
+            conn = self._connection()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for job in group:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        for sql, args in job[1][0]:
+                            conn.execute(sql, args)
+                    except sqlite3.Error as exc:
+                        conn.execute("ROLLBACK TO job")
+                        errors.append(exc)
+                    else:
+                        errors.append(None)
+                    conn.execute("RELEASE job")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except BaseException as exc:  # noqa: BLE001 - the whole group failed to commit
+            for job in group:
+                self._reply(job, None, exc)
+            return
+        for job, error in zip(group, errors):
+            self._reply(job, None, error)
+
     def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
             if self.path.parent and not self.path.parent.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(
@@ -183,10 +322,10 @@ class SQLitePersistence:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            self._conn = conn
-        return self._conn
+            self._local.conn = conn
+        return conn
 
-    def _write(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _write(self, statements: list[Statement]) -> None:
         conn = self._connection()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -197,6 +336,22 @@ class SQLitePersistence:
             conn.execute("ROLLBACK")
             raise
 
+    def _load(self, run_id: str) -> tuple[Any, int] | None:
+        conn = self._connection()
+        row = conn.execute("SELECT state FROM pocketmesh_runs WHERE run_id = ?", (run_id,)).fetchone()
+        if row is None:
+            return None
+        state = json.loads(row[0])
+        if not _has_trace_rows(state):
+            return state, 0
+        count = state.pop(TRACE_ROWS_KEY)
+        rows = conn.execute(
+            "SELECT step, node, action FROM pocketmesh_trace WHERE run_id = ? AND seq < ? ORDER BY seq",
+            (run_id, count),
+        ).fetchall()
+        state["trace"] = [list(r) for r in rows]
+        return state, count
+
     def _fetchone(self, sql: str, args: tuple[Any, ...]) -> Any:
         return self._connection().execute(sql, args).fetchone()
 
@@ -204,6 +359,7 @@ class SQLitePersistence:
         return self._connection().execute(sql, args).fetchall()
 
     def _close_conn(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            self._local.conn = None
+            conn.close()

@@ -318,3 +318,16 @@ async def test_a_failure_is_logged_once_with_node_and_run_id(caplog: pytest.LogC
     failures = [r for r in caplog.records if r.name == "pocketmesh" and "failed" in r.getMessage()]
     assert len(failures) == 1
     assert "Sub/Boom" in failures[0].getMessage() and "run-42" in failures[0].getMessage()
+
+
+async def test_lifecycle_methods_set_on_an_instance_are_used() -> None:
+    node = BaseNode(name="Patched")
+
+    async def execute(prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> str:
+        return "from instance"
+
+    node.execute = execute  # type: ignore[method-assign]
+    node.finalize = lambda shared, prep, result, params: shared.update(out=result) or "done"  # type: ignore[method-assign]
+    result = await Flow(node).run()
+    assert result.shared == {"out": "from instance"}
+    assert result.action == "done"

@@ -1,0 +1,116 @@
+"""Case 2: steps per second persisted to SQLite, a 1,000-step self-loop.
+
+pocketmesh commits every step (state, step row, trace entry) before the next one starts,
+in WAL mode with ``synchronous=NORMAL`` (the default) and ``FULL``. LangGraph runs the same
+loop with its SQLite checkpointer (``AsyncSqliteSaver``, WAL, SQLite's default
+``synchronous=FULL``), once with ``durability="sync"`` (each checkpoint written before the
+next step: the same guarantee) and once with its default ``"async"`` (writes overlap the next
+step).
+
+    python benchmarks/case_persisted.py SYSTEM REPS   (worker: prints steps per second)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+NAME = "2. persisted steps/s (SQLite)"
+STEPS = 1000
+SYSTEMS = (
+    "pocketmesh NORMAL",
+    "pocketmesh FULL",
+    "LangGraph AsyncSqliteSaver, durability=sync",
+    "LangGraph AsyncSqliteSaver, durability=async (default)",
+)
+ROUNDS = 3
+
+
+async def _pocketmesh(sync: str, reps: int, db: str) -> list[float]:
+    from pocketmesh import BaseNode, Flow, SQLitePersistence
+
+    class Again(BaseNode):
+        async def finalize(self, shared: Any, prep: Any, result: Any, params: Any) -> Any:
+            shared["i"] += 1
+            return "again" if shared["i"] < STEPS else "complete"
+
+    node = Again()
+    node - "again" >> node
+    flow = Flow(node, max_steps=STEPS + 1)
+    store = SQLitePersistence(db, synchronous=sync)
+    rates = []
+    for rep in range(reps + 1):
+        start = time.perf_counter()
+        result = await flow.run({"i": 0}, run_id=f"run-{rep}", persistence=store)
+        elapsed = time.perf_counter() - start
+        assert result.status == "completed" and len(result.trace) == STEPS
+        if rep:  # the first run is a warm-up
+            rates.append(STEPS / elapsed)
+    await store.close()
+    return rates
+
+
+async def _langgraph(durability: str, reps: int, db: str) -> list[float]:
+    from typing import TypedDict
+
+    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict):
+        i: int
+
+    async def again(state: State) -> dict[str, Any]:
+        return {"i": state["i"] + 1}
+
+    graph = StateGraph(State)
+    graph.add_node("again", again)
+    graph.add_edge(START, "again")
+    graph.add_conditional_edges("again", lambda s: "again" if s["i"] < STEPS else END)
+    rates = []
+    async with AsyncSqliteSaver.from_conn_string(db) as saver:
+        app = graph.compile(checkpointer=saver)
+        for rep in range(reps + 1):
+            config = {"configurable": {"thread_id": f"run-{rep}"}, "recursion_limit": STEPS + 10}
+            start = time.perf_counter()
+            out = await app.ainvoke({"i": 0}, config, durability=durability)  # type: ignore[arg-type]
+            elapsed = time.perf_counter() - start
+            assert out["i"] == STEPS
+            if rep:
+                rates.append(STEPS / elapsed)
+    return rates
+
+
+def measure(system: str, reps: int) -> float:
+    """Steps per second, median of ``reps`` runs after one warm-up, on a fresh file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = os.path.join(tmp, "bench.sqlite")
+        if system.startswith("pocketmesh"):
+            rates = asyncio.run(_pocketmesh(system.split()[-1], reps, db))
+        else:
+            rates = asyncio.run(_langgraph("sync" if "=sync" in system else "async", reps, db))
+    return sorted(rates)[len(rates) // 2]
+
+
+def run(h: Any) -> list[Any]:
+    from _harness import Row, alt_python, main_python, median, run_worker
+
+    per: dict[str, list[float]] = {s: [] for s in SYSTEMS}
+    for r in range(ROUNDS):
+        for system in SYSTEMS[r % len(SYSTEMS):] + SYSTEMS[: r % len(SYSTEMS)]:
+            python = main_python() if system.startswith("pocketmesh") else alt_python()
+            reps = "3" if system.startswith("pocketmesh") else "1"
+            per[system].append(run_worker(python, "case_persisted", system, reps))
+    baseline = median(per[SYSTEMS[2]])
+    return [
+        Row(NAME, f"{STEPS:,}-step loop", system, median(per[system]), "steps/s",
+            median(per[system]) / baseline, "ratio: steps/s over LangGraph durability=sync")
+        for system in SYSTEMS
+    ]
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]))))
