@@ -4,6 +4,7 @@ from .errors import (
     PersistenceError,
     PocketMeshError,
     RunFinishedError,
+    RunLockTimeoutError,
     RunNotFoundError,
     StateNotSerializableError,
     StepLimitError,
@@ -12,7 +13,13 @@ from .errors import (
 from .flow import Flow
 from .log import configure_from_env as _configure_logging
 from .node import ActionKey, BaseNode
-from .persistence import InMemoryPersistence, Persistence, SQLitePersistence
+from .persistence import (
+    InMemoryPersistence,
+    Persistence,
+    PostgresPersistence,
+    RedisPersistence,
+    SQLitePersistence,
+)
 from .results import RunResult, StatusUpdate, StepResult, TraceStep
 from .runs import RunRecord, cancel_run, load_run_record
 from .stepper import FlowStepper
@@ -33,7 +40,10 @@ __all__ = [
     "Persistence",
     "PersistenceError",
     "PocketMeshError",
+    "PostgresPersistence",
+    "RedisPersistence",
     "RunFinishedError",
+    "RunLockTimeoutError",
     "RunNotFoundError",
     "RunRecord",
     "RunResult",

@@ -6,7 +6,8 @@ The tree::
     ├── UnknownActionError      a node returned an action nothing is wired to
     ├── StepLimitError          a run executed more than ``max_steps`` nodes
     ├── PersistenceError        state could not be saved or loaded
-    │   └── StateNotSerializableError   shared state holds a non-JSON value
+    │   ├── StateNotSerializableError   shared state holds a non-JSON value
+    │   └── RunLockTimeoutError         another process held a run's lock too long
     ├── RunFinishedError        a completed / failed / canceled run was run again
     ├── RunNotFoundError        a run id that the persistence does not know
     ├── WiringError (ValueError)        an action wired twice, or an empty action
@@ -72,6 +73,10 @@ class StateNotSerializableError(PersistenceError, TypeError):
             f"only dict (with str keys), list, str, int, float, bool and None; store a "
             f"plain representation instead (e.g. str(value) or value.isoformat())."
         )
+
+
+class RunLockTimeoutError(PersistenceError, TimeoutError):
+    """Waiting for another process to release a run's lock took longer than allowed."""
 
 
 class RunFinishedError(PocketMeshError):

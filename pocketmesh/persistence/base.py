@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..types import Params
@@ -12,6 +13,26 @@ RECORD_MARKER = "pocketmesh_run"
 TRACE_ROWS_KEY = "trace_rows"
 """In a record saved through a built-in backend's fast path (``save_checkpoint``): how many
 trace entries the backend keeps as rows instead of inside the record."""
+
+TraceRow = tuple[int, int, str, "str | None"]
+"""(position in the trace, step, node id, action), as the runtime's fast path hands them over."""
+
+
+def has_trace_rows(state: Any) -> bool:
+    """True for a run record saved through ``save_checkpoint`` (its trace is kept in rows)."""
+    return isinstance(state, dict) and RECORD_MARKER in state and "trace" not in state and TRACE_ROWS_KEY in state
+
+
+def merge_trace(state: Any, rows: Sequence[Sequence[Any]]) -> tuple[Any, int]:
+    """A record saved without its trace, with ``rows`` (``[seq, step, node, action]``) put back.
+
+    Returns the state and how many trace entries it keeps as rows (0 for a plain state).
+    """
+    if not has_trace_rows(state):
+        return state, 0
+    count = state.pop(TRACE_ROWS_KEY)
+    state["trace"] = [list(row[1:]) for row in sorted(rows) if row[0] < count]
+    return state, count
 
 
 @runtime_checkable

@@ -6,12 +6,7 @@ import json
 from typing import Any, Sequence
 
 from ..types import Params
-from .base import RECORD_MARKER, TRACE_ROWS_KEY
-
-
-def _has_trace_rows(state: Any) -> bool:
-    """True for a run record saved through ``save_checkpoint`` (its trace is in rows)."""
-    return isinstance(state, dict) and RECORD_MARKER in state and "trace" not in state and TRACE_ROWS_KEY in state
+from .base import TRACE_ROWS_KEY, has_trace_rows
 
 
 class InMemoryPersistence:
@@ -59,7 +54,7 @@ class InMemoryPersistence:
         if text is None:
             return None
         state = json.loads(text)
-        if not _has_trace_rows(state):
+        if not has_trace_rows(state):
             return state, 0
         count = state.pop(TRACE_ROWS_KEY)
         state["trace"] = [list(row) for row in self._trace.get(run_id, [])[:count]]

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
 from ..types import Params
-from .base import RECORD_MARKER, TRACE_ROWS_KEY
+from .base import TRACE_ROWS_KEY, has_trace_rows
 
 T = TypeVar("T")
 
@@ -58,11 +58,6 @@ _APPEND_TRACE = "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, nod
 
 Statement = tuple[str, Sequence[Any]]
 Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
-
-
-def _has_trace_rows(state: Any) -> bool:
-    """True for a run record saved through ``save_checkpoint`` (its trace is in rows)."""
-    return isinstance(state, dict) and RECORD_MARKER in state and "trace" not in state and TRACE_ROWS_KEY in state
 
 
 def default_path() -> Path:
@@ -342,7 +337,7 @@ class SQLitePersistence:
         if row is None:
             return None
         state = json.loads(row[0])
-        if not _has_trace_rows(state):
+        if not has_trace_rows(state):
             return state, 0
         count = state.pop(TRACE_ROWS_KEY)
         rows = conn.execute(

@@ -1,0 +1,400 @@
+"""PostgreSQL: runs shared by several processes or machines, with a per-run lock for replicas.
+
+Needs the ``postgres`` extra (``pip install 'pocketmesh[postgres]'``, psycopg 3).
+Three tables, ``<prefix>_runs``, ``<prefix>_steps`` and ``<prefix>_trace``, are created on
+first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import re
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from ..errors import PersistenceError, RunLockTimeoutError
+from ..types import Params
+from .base import TraceRow, merge_trace
+
+if TYPE_CHECKING:
+    from psycopg import AsyncConnection
+
+DSN_ENV = "POCKETMESH_POSTGRES_DSN"
+STORAGES = ("text", "jsonb")
+_PREFIX = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,40}$")
+_INSTALL = "pip install 'pocketmesh[postgres]'"
+
+
+def _import_psycopg() -> Any:
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise ImportError(
+            f"PostgresPersistence needs psycopg 3, which is not installed ({exc}). "
+            f"Install the extra: {_INSTALL}"
+        ) from exc
+    return psycopg
+
+
+def redact(dsn: str) -> str:
+    """``dsn`` with its password replaced by ``***``, for messages and reprs."""
+    dsn = re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", dsn)
+    return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", dsn, flags=re.I)
+
+
+def advisory_key(namespace: str, run_id: str) -> int:
+    """A signed 64-bit key for ``pg_advisory_lock``, stable across processes and machines."""
+    digest = hashlib.blake2b(f"{namespace}\0{run_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+class PostgresPersistence:
+    """Runs in PostgreSQL, for several ``pocketmesh serve`` replicas sharing one database.
+
+    Every save commits before it returns; a step and the state it led to are committed in one
+    transaction. ``storage="text"`` (the default) keeps the JSON exactly as written, key order
+    included; ``storage="jsonb"`` makes states queryable in SQL but reorders object keys and
+    refuses ``"\\u0000"`` in strings. Up to ``pool_size`` idle connections are kept per event
+    loop (``0``: one connection per call) and closed when that loop ends, so the store is not
+    bound to the loop that first used it. :meth:`run_lock` serializes turns of one run across
+    processes.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None = None,
+        *,
+        table_prefix: str = "pocketmesh",
+        storage: str = "text",
+        pool_size: int = 4,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        dsn = dsn if dsn is not None else os.environ.get(DSN_ENV)
+        if not dsn:
+            raise ValueError(
+                f"PostgresPersistence has no database to connect to: pass "
+                f"PostgresPersistence(dsn='postgresql://user:password@host/db') or set {DSN_ENV}."
+            )
+        if not _PREFIX.match(table_prefix):
+            raise ValueError(
+                f"table_prefix must be a plain SQL identifier (letters, digits, underscores, "
+                f"at most 41 characters, not starting with a digit), got {table_prefix!r}."
+            )
+        if storage not in STORAGES:
+            raise ValueError(f"storage must be one of {', '.join(STORAGES)}, got {storage!r}.")
+        if pool_size < 0:
+            raise ValueError(f"pool_size must be 0 (no pool) or more, got {pool_size!r}.")
+        self._psycopg = _import_psycopg()
+        self.dsn = dsn
+        self.table_prefix = table_prefix
+        self.storage = storage
+        self.pool_size = pool_size
+        self.connect_timeout = connect_timeout
+        self._schema_ready = False
+        self._idle: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, list[AsyncConnection[Any]]
+        ] = weakref.WeakKeyDictionary()
+        self._lifetimes: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, AsyncGenerator[None, None]
+        ] = weakref.WeakKeyDictionary()
+        self._sql = _Statements(self._psycopg, table_prefix, storage)
+
+    # -- the five methods -------------------------------------------------------------------
+
+    async def save_run(self, run_id: str, state: Any, params: Params) -> None:
+        """Create or replace the run's state."""
+        await self.save_checkpoint(run_id, json.dumps(state), json.dumps(params), None)
+
+    async def load_run(self, run_id: str) -> Any | None:
+        """The run's last saved state (its trace put back), or ``None``."""
+        loaded = await self.load_checkpoint(run_id)
+        return None if loaded is None else loaded[0]
+
+    async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
+        """Record one step of the run."""
+        args = (run_id, str(step_id), node_name, json.dumps(result))
+        await self._execute(self._sql.upsert_step, args)
+
+    async def list_runs(self) -> list[str]:
+        """Every run id, oldest first."""
+        return [row[0] for row in await self._execute(self._sql.list_runs, (), fetch=True)]
+
+    async def delete_run(self, run_id: str) -> None:
+        """Forget the run, its steps and its trace."""
+        await self._execute(self._sql.delete_run, (run_id, run_id, run_id))
+
+    # -- extras -------------------------------------------------------------------------------
+
+    async def load_steps(self, run_id: str) -> dict[str, Any]:
+        """The recorded steps of a run, keyed ``<node>-<step>``, in step order."""
+        rows = await self._execute(self._sql.load_steps, (run_id,), fetch=True)
+        return {f"{node}-{step}": json.loads(result) for step, node, result in rows}
+
+    async def save_checkpoint(
+        self,
+        run_id: str,
+        state_json: str,
+        params_json: str,
+        step: tuple[str, str, str] | None,
+        trace_rows: Sequence[TraceRow] = (),
+    ) -> None:
+        """Save a step, new trace entries and the state they led to in one statement.
+
+        Everything arrives JSON-encoded; ``state_json`` is a run record without its trace,
+        which :meth:`load_run` puts back from the rows.
+        """
+        args: list[Any] = []
+        if step is not None:
+            args += [run_id, *step]
+        if trace_rows:
+            seqs, steps, nodes, actions = (list(column) for column in zip(*trace_rows))
+            args += [run_id, seqs, steps, nodes, actions]
+        args += [run_id, state_json, params_json]
+        query = self._sql.checkpoint(step is not None, bool(trace_rows))
+        await self._execute(query, tuple(args))
+
+    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
+        """The run's state (trace included) and how many trace entries are kept as rows."""
+        rows = await self._execute(self._sql.load_run, (run_id,), fetch=True)
+        if not rows:
+            return None
+        state_json, trace_json = rows[0]
+        return merge_trace(json.loads(state_json), json.loads(trace_json) if trace_json else [])
+
+    @asynccontextmanager
+    async def run_lock(self, run_id: str, *, timeout: float | None = 60.0) -> AsyncIterator[None]:
+        """Hold an exclusive lock on ``run_id`` across every process using this database.
+
+        A session-level ``pg_advisory_lock`` on a dedicated connection, held until the block
+        exits (or the process dies, when PostgreSQL releases it). Waits at most ``timeout``
+        seconds (``None``: forever), then raises :class:`PersistenceError` naming the run.
+        """
+        psycopg = self._psycopg
+        key = advisory_key(self.table_prefix, run_id)
+        try:
+            conn = await self._connect()
+        except psycopg.Error as exc:
+            raise self._error(f"connecting for the lock on run {run_id!r}", exc) from exc
+        try:
+            wait_ms = 0 if timeout is None else max(1, round(timeout * 1000))
+            try:
+                await conn.execute(f"SET lock_timeout = {wait_ms}")
+                await conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+            except psycopg.errors.LockNotAvailable as exc:
+                raise RunLockTimeoutError(
+                    f"timed out after {timeout}s waiting for the lock on run {run_id!r}: another "
+                    f"process is running a turn of it. Retry later, or pass a longer "
+                    f"run_lock(..., timeout=...)."
+                ) from exc
+            except psycopg.Error as exc:
+                raise self._error(f"taking the lock on run {run_id!r}", exc) from exc
+            try:
+                yield
+            finally:
+                try:
+                    await conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+                except psycopg.Error:
+                    pass  # closing the session below releases the lock anyway
+        finally:
+            await conn.close()
+
+    async def close(self) -> None:
+        """Close the idle connections of the running event loop; later calls reconnect."""
+        loop = asyncio.get_running_loop()
+        self._lifetimes.pop(loop, None)
+        await _close_all(self._idle.pop(loop, []))
+
+    def __repr__(self) -> str:
+        return f"PostgresPersistence({redact(self.dsn)!r}, table_prefix={self.table_prefix!r})"
+
+    # -- connections --------------------------------------------------------------------------
+
+    async def _execute(self, query: Any, args: tuple[Any, ...], *, fetch: bool = False) -> list[Any]:
+        """Run one statement (atomic on its own: connections are in autocommit mode)."""
+        psycopg = self._psycopg
+        loop = asyncio.get_running_loop()
+        for attempt in (1, 2):
+            conn, reused = await self._acquire(loop)
+            try:
+                await self._ensure_schema(conn)
+                cursor = await conn.execute(query, args)
+                rows = await cursor.fetchall() if fetch else []
+            except psycopg.Error as exc:
+                # An idle connection the server dropped (restart, idle timeout) is retried
+                # once on a new one: every statement here is an idempotent upsert, delete or read.
+                if reused and conn.broken and attempt == 1:
+                    await conn.close()
+                    continue
+                await self._release(loop, conn)
+                raise self._error("a query", exc) from exc
+            except BaseException:
+                await conn.close()
+                raise
+            await self._release(loop, conn)
+            return rows
+        raise AssertionError("unreachable")
+
+    async def _connect(self) -> AsyncConnection[Any]:
+        return await self._psycopg.AsyncConnection.connect(  # type: ignore[no-any-return]
+            self.dsn, autocommit=True, connect_timeout=max(1, round(self.connect_timeout))
+        )
+
+    async def _acquire(self, loop: asyncio.AbstractEventLoop) -> tuple[AsyncConnection[Any], bool]:
+        idle = self._idle.get(loop)
+        if idle is None:
+            idle = self._idle[loop] = []
+            # asyncio.run() closes async generators before it closes its loop: this one
+            # closes the loop's idle connections there.
+            lifetime = _close_at_loop_end(idle)
+            await lifetime.__anext__()
+            self._lifetimes[loop] = lifetime
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn, True
+        try:
+            return await self._connect(), False
+        except self._psycopg.Error as exc:
+            raise self._error("connecting", exc) from exc
+
+    async def _release(self, loop: asyncio.AbstractEventLoop, conn: AsyncConnection[Any]) -> None:
+        idle = self._idle.get(loop)
+        clean = conn.info.transaction_status == self._psycopg.pq.TransactionStatus.IDLE
+        if idle is None or conn.closed or not clean or len(idle) >= self.pool_size:
+            await conn.close()
+        else:
+            idle.append(conn)
+
+    async def _ensure_schema(self, conn: AsyncConnection[Any]) -> None:
+        if self._schema_ready:
+            return
+        async with conn.transaction():
+            # Replicas starting together would race on CREATE TABLE IF NOT EXISTS.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s)", (advisory_key("schema", self.table_prefix),)
+            )
+            for statement in self._sql.schema:
+                await conn.execute(statement)
+        self._schema_ready = True
+
+    def _error(self, doing: str, exc: BaseException) -> PersistenceError:
+        return PersistenceError(
+            f"PostgreSQL error during {doing} on {redact(self.dsn)} "
+            f"(tables {self.table_prefix}_runs, _steps, _trace): {exc}. Check that "
+            f"the server is up and the DSN (or {DSN_ENV}) names a database this user may write."
+        )
+
+
+async def _close_all(connections: list[AsyncConnection[Any]]) -> None:
+    while connections:
+        await connections.pop().close()
+
+
+async def _close_at_loop_end(idle: list[AsyncConnection[Any]]) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await _close_all(idle)
+
+
+class _Statements:
+    """The SQL of one table prefix and storage type, composed once."""
+
+    def __init__(self, psycopg: Any, prefix: str, storage: str) -> None:
+        sql = psycopg.sql
+        names = {
+            "runs": sql.Identifier(f"{prefix}_runs"),
+            "steps": sql.Identifier(f"{prefix}_steps"),
+            "trace": sql.Identifier(f"{prefix}_trace"),
+            "json": sql.SQL(storage.upper()),
+        }
+
+        def q(text: str) -> Any:
+            return sql.SQL(text).format(**names)
+
+        self.schema = [
+            q(
+                "CREATE TABLE IF NOT EXISTS {runs} ("
+                " run_id TEXT PRIMARY KEY,"
+                " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+                " state {json} NOT NULL,"
+                " params {json} NOT NULL,"
+                " created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
+                " updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            ),
+            q(
+                "CREATE TABLE IF NOT EXISTS {steps} ("
+                " run_id TEXT NOT NULL,"
+                " step_id TEXT NOT NULL,"
+                " node_name TEXT NOT NULL,"
+                " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
+                " result {json} NOT NULL,"
+                " PRIMARY KEY (run_id, step_id, node_name))"
+            ),
+            q(
+                "CREATE TABLE IF NOT EXISTS {trace} ("
+                " run_id TEXT NOT NULL,"
+                " seq INTEGER NOT NULL,"
+                " step BIGINT NOT NULL,"
+                " node TEXT NOT NULL,"
+                " action TEXT,"
+                " PRIMARY KEY (run_id, seq))"
+            ),
+        ]
+        self.upsert_run = q(
+            "INSERT INTO {runs} (run_id, state, params) VALUES (%s, %s::{json}, %s::{json}) "
+            "ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, "
+            "params = excluded.params, updated_at = now()"
+        )
+        self.upsert_step = q(
+            "INSERT INTO {steps} (run_id, step_id, node_name, result) "
+            "VALUES (%s, %s, %s, %s::{json}) "
+            "ON CONFLICT (run_id, step_id, node_name) DO UPDATE SET result = excluded.result"
+        )
+        self.append_trace = q(
+            "INSERT INTO {trace} (run_id, seq, step, node, action) "
+            "SELECT %s, * FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::text[]) "
+            "ON CONFLICT (run_id, seq) DO UPDATE SET step = excluded.step, "
+            "node = excluded.node, action = excluded.action"
+        )
+        # One statement is one transaction: a step, its trace rows and the state land together.
+        self._checkpoints = {
+            (with_step, with_trace): sql.SQL("").join(
+                [
+                    *([sql.SQL("WITH step AS ("), self.upsert_step, sql.SQL(") ")] if with_step else []),
+                    *(
+                        [sql.SQL(", " if with_step else "WITH "), sql.SQL("trace AS ("),
+                         self.append_trace, sql.SQL(") ")]
+                        if with_trace else []
+                    ),
+                    self.upsert_run,
+                ]
+            )
+            for with_step in (False, True)
+            for with_trace in (False, True)
+        }
+        self.load_run = q(
+            "SELECT r.state::text, (SELECT json_agg(json_build_array(t.seq, t.step, t.node, "
+            "t.action))::text FROM {trace} t WHERE t.run_id = r.run_id) "
+            "FROM {runs} r WHERE r.run_id = %s"
+        )
+        self.list_runs = q("SELECT run_id FROM {runs} ORDER BY seq")
+        self.load_steps = q(
+            "SELECT step_id, node_name, result::text FROM {steps} WHERE run_id = %s "
+            "ORDER BY CASE WHEN step_id ~ '^[0-9]{{1,18}}$' THEN step_id::bigint END "
+            "NULLS LAST, seq"
+        )
+        self.delete_run = q(
+            "WITH steps AS (DELETE FROM {steps} WHERE run_id = %s), "
+            "trace AS (DELETE FROM {trace} WHERE run_id = %s) "
+            "DELETE FROM {runs} WHERE run_id = %s"
+        )
+
+    def checkpoint(self, with_step: bool, with_trace: bool) -> Any:
+        """The one-statement checkpoint: optional step, optional trace rows, then the state."""
+        return self._checkpoints[with_step, with_trace]
