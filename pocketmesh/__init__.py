@@ -13,6 +13,7 @@ from .errors import (
 from .flow import Flow
 from .log import configure_from_env as _configure_logging
 from .node import ActionKey, BaseNode
+from .observers import observe
 from .persistence import (
     InMemoryPersistence,
     Persistence,
@@ -57,4 +58,5 @@ __all__ = [
     "UnknownActionError",
     "cancel_run",
     "load_run_record",
+    "observe",
 ]

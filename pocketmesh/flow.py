@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from .context import OutOfBudget, Paused, RunContext, current_run
 from .errors import PersistenceError, RunFinishedError
 from .node import BaseNode, wiring_generation
+from .observers import has_observers, notify
 from .persistence.base import Persistence
 from .results import RunResult
 from .runs import RunRecord, load_run_record, save_run_record
@@ -190,9 +191,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         record.position = []
         if ctx.persistence is not None:
             await save_run_record(ctx.persistence, record)
-    if error is not None and raise_errors:
-        raise error
-    return RunResult(
+    result = RunResult(
         run_id=record.run_id,
         status=status,  # type: ignore[arg-type]
         action=action,
@@ -200,3 +199,8 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         trace=record.trace,
         error=error,
     )
+    if has_observers():
+        notify(ctx.flow, result)
+    if error is not None and raise_errors:
+        raise error
+    return result

@@ -164,9 +164,8 @@ def pytest_configure(config: pytest.Config) -> None:
     _recorder = EdgeRecorder().__enter__()
     import pocketmesh
 
-    observe = getattr(pocketmesh, "observe", None)
-    if observe is not None:  # every run of the session, not only the properties' own
-        observe(lambda flow, result: _recorder.record(flow, result.trace))
+    # every run of the session, not only the properties' own
+    pocketmesh.observe(lambda flow, result: _recorder.record(flow, result.trace))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

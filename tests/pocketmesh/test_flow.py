@@ -331,3 +331,37 @@ async def test_lifecycle_methods_set_on_an_instance_are_used() -> None:
     result = await Flow(node).run()
     assert result.shared == {"out": "from instance"}
     assert result.action == "done"
+
+
+async def test_observers_see_every_run_until_removed() -> None:
+    from pocketmesh import observe
+
+    seen: list[tuple[str, str, int]] = []
+    remove = observe(lambda flow, result: seen.append((flow.name, result.status, len(result.trace))))
+    try:
+        ask = Recorder(name="Ask").set_params({"action": "input-required"})
+        await Flow(Recorder(), name="Plain").run()
+        await Flow(ask, name="Paused").run()
+        with pytest.raises(StepLimitError):
+            loop = Loop()
+            loop - "again" >> loop
+            await Flow(loop, name="Looping", max_steps=3).run_lifecycle({})
+    finally:
+        remove()
+    await Flow(Recorder(), name="After").run()
+    assert seen == [("Plain", "completed", 1), ("Paused", "input-required", 1), ("Looping", "failed", 3)]
+
+
+async def test_a_failing_observer_does_not_break_runs(caplog: pytest.LogCaptureFixture) -> None:
+    from pocketmesh import observe
+
+    def broken(flow: Flow, result: Any) -> None:
+        raise RuntimeError("observer bug")
+
+    remove = observe(broken)
+    try:
+        result = await Flow(Recorder()).run()
+    finally:
+        remove()
+    assert result.status == "completed"
+    assert "observer" in caplog.text and "observer bug" in caplog.text
