@@ -1,11 +1,13 @@
 """PocketMesh flows as A2A agents, on the official a2a-sdk.
 
 Serve with :func:`create_a2a_app` (or mount with :func:`a2a_server_handler`), describe the agent
-with :func:`generate_agent_card`, talk to agents with :func:`create_a2a_client`, and write
+with :func:`generate_agent_card`, require credentials with :class:`BearerAuth` or
+:class:`ApiKeyAuth` (tasks are then scoped to their owner), talk to agents with :func:`create_a2a_client`, and write
 nodes that read the incoming message and set the reply with :class:`A2ABaseNode`.
 """
 
 from .app import a2a_server_handler, create_a2a_app
+from .auth import ApiKeyAuth, Authenticator, BearerAuth
 from .card import generate_agent_card
 from .client import A2AClient, StreamEvent, TaskView, create_a2a_client
 from .executor import PocketMeshAgentExecutor
@@ -23,6 +25,9 @@ from .task_store import PocketMeshTaskStore
 __all__ = [
     "A2ABaseNode",
     "A2AClient",
+    "ApiKeyAuth",
+    "Authenticator",
+    "BearerAuth",
     "PocketMeshAgentExecutor",
     "PocketMeshTaskStore",
     "StreamEvent",

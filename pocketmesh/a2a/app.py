@@ -7,15 +7,14 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.routes import create_agent_card_routes
-from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
 from a2a.types import AgentCard
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from ..node import BaseNode
+from .auth import ApiKeyAuth, AuthenticateFn, Authenticator, BearerAuth, OwnerContextBuilder, as_authenticator
 from .card import generate_agent_card, skills_for_flows
+from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
 from .task_store import PocketMeshTaskStore
@@ -26,6 +25,10 @@ if TYPE_CHECKING:
 RPC_PATH = "/a2a"
 DEFAULT_URL = "http://127.0.0.1:4000" + RPC_PATH
 
+Auth = BearerAuth | ApiKeyAuth | Authenticator | AuthenticateFn | None
+"""What ``auth=`` accepts: a built-in scheme, any :class:`~pocketmesh.a2a.auth.Authenticator`,
+a callable ``request -> owner | None``, or ``None`` (no authentication, one shared owner)."""
+
 
 def create_a2a_app(
     flows: Mapping[str, BaseNode],
@@ -33,14 +36,22 @@ def create_a2a_app(
     persistence: Persistence | None = None,
     *,
     rpc_path: str = RPC_PATH,
+    auth: Auth = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``.
 
     Both wire versions answer on the one endpoint: A2A 1.0 methods (header ``A2A-Version: 1.0``)
     and the 0.3 names (``message/send``, ...). Without a card, one is generated with a skill
     per flow and the URL ``http://127.0.0.1:4000/a2a``. Default persistence: SQLite.
+
+    ``auth`` (``BearerAuth(tokens={token: owner})``, ``ApiKeyAuth(keys={key: owner})`` or a
+    callable ``request -> owner | None``) makes JSON-RPC require credentials (401 without) and
+    scopes every task to its owner; the card stays public and declares the scheme. Bodies over
+    ``max_body_size`` bytes (default 1 MiB) are refused with -32600. See
+    :mod:`pocketmesh.a2a.endpoint` for every refusal and its code.
     """
-    routes, close = build_routes(flows, agent_card, persistence, rpc_path)
+    routes, close = build_routes(flows, agent_card, persistence, rpc_path, auth=auth, max_body_size=max_body_size)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -56,11 +67,17 @@ def a2a_server_handler(
     flows: Mapping[str, BaseNode],
     agent_card: AgentCard | None = None,
     persistence: Persistence | None = None,
+    *,
+    auth: Auth = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> Callable[[Starlette, str], Starlette]:
-    """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``."""
+    """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
+
+    ``auth`` and ``max_body_size`` as in :func:`create_a2a_app`.
+    """
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
-        routes, close = build_routes(flows, agent_card, persistence, path)
+        routes, close = build_routes(flows, agent_card, persistence, path, auth=auth, max_body_size=max_body_size)
         app.router.routes.extend(routes)
         inner = app.router.lifespan_context
 
@@ -83,6 +100,9 @@ def build_routes(
     agent_card: AgentCard | None,
     persistence: Persistence | None,
     rpc_path: str,
+    *,
+    auth: Auth = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card and JSON-RPC routes, and a coroutine function to call at shutdown."""
     if not isinstance(flows, Mapping) or not flows:
@@ -93,54 +113,26 @@ def build_routes(
     for skill_id, flow in flows.items():
         if not isinstance(flow, BaseNode):
             raise TypeError(f"flows[{skill_id!r}] must be a Flow (or node), got {flow!r:.80} ({type(flow).__name__}).")
+    authenticator = as_authenticator(auth)
     if persistence is None:
         from ..persistence import SQLitePersistence
 
         persistence = SQLitePersistence()
-    card = agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows))
+    card = AgentCard()
+    card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows)))
+    if authenticator is not None:
+        authenticator.declare(card)
     handler = PocketMeshRequestHandler(
         agent_executor=PocketMeshAgentExecutor(flows, persistence),
         task_store=PocketMeshTaskStore(persistence),
         agent_card=card,
         skills=flows,
     )
-    dispatcher = JsonRpcDispatcher(request_handler=handler, enable_v0_3_compat=True)
+    endpoint = JsonRpcEndpoint(
+        create_dispatcher(handler, OwnerContextBuilder()), max_body_size=max_body_size, auth=authenticator
+    )
     routes: list[BaseRoute] = [
         *create_agent_card_routes(card),
-        Route(rpc_path, endpoint=_with_params_check(dispatcher), methods=["POST"]),
+        Route(rpc_path, endpoint=endpoint.handle, methods=["POST"]),
     ]
     return routes, handler.aclose
-
-
-def _with_params_check(dispatcher: JsonRpcDispatcher) -> Callable[[Request], Any]:
-    """The dispatcher's endpoint, answering a known method without an object ``params`` with -32602.
-
-    The SDK reports that case as -32600 on the 0.3 names; JSON-RPC and A2A call it invalid params.
-    """
-    known = set(dispatcher.METHOD_TO_MODEL) | {
-        "message/send", "message/stream", "tasks/get", "tasks/cancel", "tasks/resubscribe",
-    }
-
-    async def endpoint(request: Request) -> Response:
-        try:
-            body = await request.json()  # cached on the request; the dispatcher reuses it
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and body.get("method") in known and not isinstance(body.get("params"), dict):
-            request_id = body.get("id") if isinstance(body.get("id"), (str, int)) else None
-            return JSONResponse(
-                {
-                    "jsonrpc": "2.0",
-                    "id": request_id,
-                    "error": {
-                        "code": -32602,
-                        "message": (
-                            f"invalid params: {body['method']} needs a 'params' object, got "
-                            f"{body.get('params')!r:.60}; e.g. {{\"message\": {{...}}}} or {{\"id\": \"<task id>\"}}."
-                        ),
-                    },
-                }
-            )
-        return await dispatcher.handle_requests(request)
-
-    return endpoint

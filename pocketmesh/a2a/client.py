@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+from a2a.client import A2ACardResolver, ClientCallContext, ClientConfig, ClientFactory
 from a2a.client.errors import AgentCardResolutionError
 from a2a.types import (
     AgentCard,
@@ -102,10 +102,19 @@ class StreamEvent:
 class A2AClient:
     """Send messages to an A2A agent and read its tasks; made by :func:`create_a2a_client`."""
 
-    def __init__(self, card: AgentCard, http: httpx.AsyncClient, *, owns_http: bool) -> None:
+    def __init__(
+        self,
+        card: AgentCard,
+        http: httpx.AsyncClient,
+        *,
+        owns_http: bool,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.card = card
         self._http = http
         self._owns_http = owns_http
+        # Sent with every call (credentials, for one), without changing a caller's httpx client.
+        self._context = ClientCallContext(service_parameters=dict(headers)) if headers else None
         self._blocking = ClientFactory(ClientConfig(streaming=False, httpx_client=http)).create(card)
         self._streaming = ClientFactory(ClientConfig(streaming=True, httpx_client=http)).create(card)
 
@@ -121,7 +130,7 @@ class A2AClient:
     ) -> TaskView:
         """Send and wait until the task completes, fails or asks for input."""
         request = _request(content, task_id, context_id, skill, message_id, metadata)
-        async for response in self._blocking.send_message(request):
+        async for response in self._blocking.send_message(request, context=self._context):
             if response.HasField("task"):
                 return TaskView.from_task(response.task)
             message = message_to_dict(response.message)
@@ -140,7 +149,7 @@ class A2AClient:
     ) -> AsyncIterator[StreamEvent]:
         """Send and yield each event as it arrives: task, working statuses, artifacts, final status."""
         request = _request(content, task_id, context_id, skill, message_id, metadata)
-        async for response in self._streaming.send_message(request):
+        async for response in self._streaming.send_message(request, context=self._context):
             yield StreamEvent.from_response(response)
 
     async def get_task(self, task_id: str, *, history_length: int | None = None) -> TaskView:
@@ -148,11 +157,11 @@ class A2AClient:
         request = GetTaskRequest(id=task_id)
         if history_length is not None:
             request.history_length = history_length
-        return TaskView.from_task(await self._blocking.get_task(request))
+        return TaskView.from_task(await self._blocking.get_task(request, context=self._context))
 
     async def cancel_task(self, task_id: str) -> TaskView:
         """Cancel the task; it ends canceled."""
-        return TaskView.from_task(await self._blocking.cancel_task(CancelTaskRequest(id=task_id)))
+        return TaskView.from_task(await self._blocking.cancel_task(CancelTaskRequest(id=task_id), context=self._context))
 
     async def close(self) -> None:
         """Close the SDK clients (and the HTTP client if this client made it)."""
@@ -171,32 +180,54 @@ class A2AClient:
 
 
 async def create_a2a_client(
-    url: str, *, httpx_client: httpx.AsyncClient | None = None, timeout: float = 60.0
+    url: str,
+    *,
+    httpx_client: httpx.AsyncClient | None = None,
+    timeout: float = 60.0,
+    headers: Mapping[str, str] | None = None,
+    auth_token: str | None = None,
 ) -> A2AClient:
     """A client for the agent at ``url`` (its base URL, or its JSON-RPC URL such as ``.../a2a``).
 
     The agent card is fetched from ``/.well-known/agent-card.json``; requests go to the
-    card's URL, as A2A clients do.
+    card's URL, as A2A clients do. ``headers`` go with every request (e.g. ``{"X-API-Key": key}``);
+    ``auth_token`` adds ``Authorization: Bearer <auth_token>``.
     """
+    sent = _headers(headers, auth_token)
     http = httpx_client or httpx.AsyncClient(timeout=timeout)
     try:
-        card = await _resolve_card(http, url)
+        card = await _resolve_card(http, url, sent)
     except BaseException:
         if httpx_client is None:
             await http.aclose()
         raise
-    return A2AClient(card, http, owns_http=httpx_client is None)
+    return A2AClient(card, http, owns_http=httpx_client is None, headers=sent)
 
 
-async def _resolve_card(http: httpx.AsyncClient, url: str) -> AgentCard:
+def _headers(headers: Mapping[str, str] | None, auth_token: str | None) -> dict[str, str]:
+    sent = dict(headers or {})
+    for name, value in sent.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(
+                f"headers must map str to str, got {name!r:.40}: {value!r:.40}; e.g. headers={{'X-API-Key': 'k-123'}}."
+            )
+    if auth_token is not None:
+        if not isinstance(auth_token, str) or not auth_token.strip():
+            raise ValueError(f"auth_token must be a non-empty str, got {auth_token!r:.20}; pass the bare token, no 'Bearer '.")
+        sent["Authorization"] = f"Bearer {auth_token.strip()}"
+    return sent
+
+
+async def _resolve_card(http: httpx.AsyncClient, url: str, headers: Mapping[str, str]) -> AgentCard:
+    http_kwargs = {"headers": dict(headers)} if headers else None
     try:
-        return await A2ACardResolver(http, url).get_agent_card()
+        return await A2ACardResolver(http, url).get_agent_card(http_kwargs=http_kwargs)
     except AgentCardResolutionError:
         parts = urlsplit(url)
         if parts.path in ("", "/"):
             raise
         origin = urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-        return await A2ACardResolver(http, origin).get_agent_card()
+        return await A2ACardResolver(http, origin).get_agent_card(http_kwargs=http_kwargs)
 
 
 def _request(

@@ -2,6 +2,8 @@
 
 One A2A task is one flow run (run id = task id). A message to a task whose run is paused
 resumes it; the reply is built from the final response parts the run leaves in shared state.
+A streamed send reports a working status per node; a blocking send, which answers with the
+final task only, skips them (each would be one more task save).
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Task, TaskState, TaskStatus
-from google.protobuf.json_format import MessageToDict
 
 from ..errors import PocketMeshError, RunNotFoundError
 from ..node import BaseNode
@@ -34,20 +35,24 @@ logger = logging.getLogger("pocketmesh.a2a")
 _STREAMING_METHODS = frozenset({"SendStreamingMessage", "message/stream"})
 
 
+def _skill_in(holder: Message | Task | None) -> str | None:
+    # Read straight from the Struct: a MessageToDict per request costs more than the lookup.
+    if holder is None or not holder.HasField("metadata"):
+        return None
+    value = holder.metadata.fields.get("skillId")
+    if value is None or value.WhichOneof("kind") != "string_value":
+        return None
+    return value.string_value or None
+
+
 def message_skill(message: Message | None) -> str | None:
     """The ``skillId`` a message's metadata asks for, if any."""
-    if message is None or not message.HasField("metadata"):
-        return None
-    skill = MessageToDict(message.metadata).get("skillId")
-    return skill if isinstance(skill, str) and skill else None
+    return _skill_in(message)
 
 
 def task_skill(task: Task | None) -> str | None:
     """The skill a task was started with (kept in its metadata)."""
-    if task is None or not task.HasField("metadata"):
-        return None
-    skill = MessageToDict(task.metadata).get("skillId")
-    return skill if isinstance(skill, str) and skill else None
+    return _skill_in(task)
 
 
 class PocketMeshAgentExecutor(AgentExecutor):
@@ -123,13 +128,16 @@ class PocketMeshAgentExecutor(AgentExecutor):
             )
             return
         try:
-            shared = await self._shared_for(task_id, context_id, skill_id, earlier, message)
+            shared = await self._shared_for(task_id, context_id, skill_id, earlier, message, resuming=task is not None)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
+            # Working statuses are for whoever watches the stream; a blocking send only returns
+            # the final task, and each status is one more task save.
+            streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
             result = await flow.run(
                 shared=shared,
                 run_id=task_id,
-                persistence=self.persistence,
-                on_status_update=events.on_status_update,
+                persistence=self.persistence if task is not None else _NewRun(self.persistence, task_id),
+                on_status_update=events.on_status_update if streaming else None,
                 on_artifact=events.on_artifact,
             )
         except PocketMeshError as error:
@@ -149,9 +157,10 @@ class PocketMeshAgentExecutor(AgentExecutor):
             await updater.failed(self._agent_text(updater, text))
 
     async def _shared_for(
-        self, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message
+        self, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message, *, resuming: bool
     ) -> dict[str, Any]:
-        record = await load_run_record(self.persistence, task_id)
+        # A new task has a fresh id and so no run yet: only a follow-up needs the stored state.
+        record = await load_run_record(self.persistence, task_id) if resuming else None
         shared: dict[str, Any] = dict(record.shared) if record is not None else {}
         incoming = message_to_dict(message)
         shared[keys.INCOMING_MESSAGE] = incoming
@@ -181,6 +190,35 @@ class PocketMeshAgentExecutor(AgentExecutor):
     @staticmethod
     def _agent_text(updater: TaskUpdater, text: str) -> Message:
         return updater.new_agent_message([part_from_dict({"kind": "text", "text": text})])
+
+
+class _NewRun:
+    """The backend, for the first run of a new task: its first load of that run id is answered
+    "no such run" without asking the backend (the SDK has just made the id up), which spares
+    SQLite a round trip to its thread on every new task. Everything else goes to the backend."""
+
+    def __init__(self, backend: Persistence, run_id: str) -> None:
+        self._backend = backend
+        self._run_id = run_id
+        self._fresh = True
+
+    def _skip(self, run_id: str) -> bool:
+        skip = self._fresh and run_id == self._run_id
+        self._fresh = False
+        return skip
+
+    async def load_run(self, run_id: str) -> Any:
+        return None if self._skip(run_id) else await self._backend.load_run(run_id)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._backend, name)
+        if name != "load_checkpoint":
+            return attribute
+
+        async def load_checkpoint(run_id: str) -> Any:
+            return None if self._skip(run_id) else await attribute(run_id)
+
+        return load_checkpoint
 
 
 class _RunEvents:

@@ -29,25 +29,26 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Message | Task:
         """Check the skill, then send as the SDK does."""
-        await self._prepare(params, context)
-        async with self._turn(params):
+        task = await self._prepare(params, context)
+        async with self._turn(task):
             return await super().on_message_send(params, context)
 
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
         """Check the skill, then stream as the SDK does."""
-        await self._prepare(params, context)
-        async with self._turn(params):
+        task = await self._prepare(params, context)
+        async with self._turn(task):
             async for event in super().on_message_send_stream(params, context):
                 yield event
 
-    def _turn(self, params: SendMessageRequest) -> AbstractAsyncContextManager[None]:
-        # A message without a task id starts a new task: nothing to wait for.
-        task_id = params.message.task_id
-        return self._turns.hold(task_id) if task_id else nullcontext()
+    def _turn(self, task: Task | None) -> AbstractAsyncContextManager[None]:
+        # A new task has nothing to wait for; neither has a task id the caller may not see
+        # (waiting on another owner's busy task would tell that it exists).
+        return self._turns.hold(task.id) if task is not None else nullcontext()
 
-    async def _prepare(self, params: SendMessageRequest, context: ServerCallContext) -> None:
+    async def _prepare(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
+        """The caller's task the message continues (``None`` for a new or an unknown one)."""
         message = params.message if params.HasField("message") else None
         task = None
         if message is not None and message.task_id:
@@ -57,10 +58,19 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
                 # not got in memory (after a restart) would then reject the task's own events.
                 message.context_id = task.context_id
         self._check_skill(message, task)
+        return task
 
     def _check_skill(self, message: Message | None, task: Task | None) -> None:
         skill = message_skill(message)
         if skill is None:
+            if message is not None and message.HasField("metadata") and "skillId" in message.metadata:
+                value = message.metadata["skillId"]
+                raise InvalidParamsError(
+                    message=(
+                        f"message.metadata.skillId must be a skill id (a non-empty string), got {value!r:.40}; "
+                        f"this agent has: {', '.join(self._skills)}."
+                    )
+                )
             return
         if skill not in self._skills:
             raise InvalidParamsError(

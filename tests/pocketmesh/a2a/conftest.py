@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -108,14 +109,14 @@ class Served:
 
 @asynccontextmanager
 async def serving(
-    flows: Mapping[str, BaseNode], persistence: Any = None, port: int | None = None
+    flows: Mapping[str, BaseNode], persistence: Any = None, port: int | None = None, **app_options: Any
 ) -> AsyncIterator[Served]:
-    """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body."""
+    """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body (``app_options``: auth, ...)."""
     port = port or free_port()
     persistence = persistence if persistence is not None else InMemoryPersistence()
     base = f"http://127.0.0.1:{port}"
     card = generate_agent_card(name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows))
-    app = create_a2a_app(flows, agent_card=card, persistence=persistence)
+    app = create_a2a_app(flows, agent_card=card, persistence=persistence, **app_options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -176,3 +177,45 @@ def text_message(text: str, *, task_id: str | None = None, skill: str | None = N
     if skill:
         message["metadata"] = {"skillId": skill}
     return message
+
+
+@dataclass
+class InProcess:
+    """An app driven in-process through httpx's ASGI transport (no sockets, no lifespan)."""
+
+    http: httpx.AsyncClient
+    persistence: Any
+
+    async def post(self, body: Any = None, *, raw: bytes | None = None, headers: Mapping[str, str] | None = None) -> httpx.Response:
+        """POST a JSON body (or raw bytes) to ``/a2a``."""
+        content = raw if raw is not None else json.dumps(body).encode()
+        return await self.http.post("/a2a", content=content, headers={"content-type": "application/json", **(headers or {})})
+
+
+@asynccontextmanager
+async def in_process(flows: Mapping[str, BaseNode] | None = None, **app_options: Any) -> AsyncIterator[InProcess]:
+    """The test flows as an ASGI app on in-memory persistence, for the ``async with`` body."""
+    persistence = app_options.pop("persistence", None) or InMemoryPersistence()
+    app = create_a2a_app(flows or make_flows(), persistence=persistence, **app_options)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agent.test", timeout=10) as http:
+        yield InProcess(http, persistence)
+
+
+@pytest_asyncio.fixture
+async def agent() -> AsyncIterator[InProcess]:
+    """The test flows in-process, unauthenticated, 1 MiB body limit."""
+    async with in_process() as served:
+        yield served
+
+
+def error_code(response: httpx.Response) -> int | None:
+    """The JSON-RPC error code of a response (JSON or SSE), or ``None`` for a result."""
+    text = response.text
+    if response.headers.get("content-type", "").startswith("text/event-stream"):
+        events = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+        errors = [e["error"]["code"] for e in events if "error" in e]
+        return errors[0] if errors else None
+    body = json.loads(text)
+    assert body.get("jsonrpc") == "2.0", text
+    return body["error"]["code"] if "error" in body else None
