@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 
 import pytest
+from hypothesis import settings
+
+import pocketmesh_testing.profiles  # noqa: F401  (registers the dev and release profiles)
+
+# Fast by default; `--hypothesis-profile=release` (as `pocketmesh gate` passes) overrides this.
+settings.load_profile("dev")
 
 # The A2A SDK creates many no-op tracing spans per request; off for speed in tests.
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")

@@ -1,4 +1,9 @@
-"""Examples per second of ``assert_resume_idempotent`` on a 20-node flow (a branch every 4 nodes)."""
+"""Examples per second of ``assert_resume_idempotent`` on a 20-node flow (a branch every 4 nodes).
+
+    python benchmarks/bench_resume_property.py
+
+``build`` and ``time_examples`` are shared with ``case_resume_property.py``.
+"""
 
 from __future__ import annotations
 
@@ -31,16 +36,21 @@ class Step(BaseNode):
         shared.setdefault("visits", []).append(self.name)
 
 
-def build(client: Any, llm_every: int | None) -> Flow:
-    nodes = [Step(i, client if llm_every and i % llm_every == 0 else None) for i in range(20)]
+def build(client: Any, llm_every: int | None, size: int = 20) -> Flow:
+    """A chain of ``size`` nodes, each fourth one also able to skip the next node (action "skip").
+
+    With ``client`` and ``llm_every``, every ``llm_every``-th node calls the model through it.
+    """
+    nodes = [Step(i, client if llm_every and i % llm_every == 0 else None) for i in range(size)]
     for i, (a, b) in enumerate(zip(nodes, nodes[1:])):
         a >> b
         if i % 4 == 0 and i + 2 < len(nodes):
             a - "skip" >> nodes[i + 2]
-    return Flow(nodes[0], name="Twenty")
+    return Flow(nodes[0], name="Twenty" if size == 20 else f"Chain{size}")
 
 
-def measure(label: str, flow: Flow, llm: Any, examples: int) -> None:
+def time_examples(flow: Flow, llm: Any, examples: int) -> tuple[int, float]:
+    """Run ``assert_resume_idempotent`` with ``max_examples=examples``: (examples run, seconds)."""
     count = [0]
     original = resume.ResumeCheck.run
 
@@ -55,7 +65,13 @@ def measure(label: str, flow: Flow, llm: Any, examples: int) -> None:
         elapsed = time.perf_counter() - start
     finally:
         resume.ResumeCheck.run = original  # type: ignore[method-assign]
-    print(f"{label}: {count[0]} examples in {elapsed:.2f}s = {count[0] / elapsed:.1f} examples/s")
+    return count[0], elapsed
+
+
+def measure(label: str, flow: Flow, llm: Any, examples: int) -> None:
+    """Print examples per second for ``flow``."""
+    count, elapsed = time_examples(flow, llm, examples)
+    print(f"{label}: {count} examples in {elapsed:.2f}s = {count / elapsed:.1f} examples/s")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import ALT_PACKAGES, HERE, Row, alt_python, main_python, versions  # noqa: E402
 
-ORDER = ("case_overhead", "case_persisted", "case_a2a", "case_cassette", "case_suite")
+ORDER = (
+    "case_overhead",
+    "case_persisted",
+    "case_a2a",
+    "case_scenarios",
+    "case_cassette",
+    "case_resume_property",
+    "case_suite",
+)
 
 
 def case_modules() -> list[str]:

@@ -45,7 +45,7 @@ def build_flow() -> Flow:
     """The work node, with its ``"error"`` action wired to the fallback."""
     divide = DivideNode()
     divide.connect_action("error", GlobalFallbackNode())
-    return Flow(divide)
+    return Flow(divide, name="fallback")
 
 
 flows = {"divide": build_flow()}

@@ -51,7 +51,7 @@ def build_flow() -> Flow:
     """Greet, then follow up on every further message (the follow-up re-enters itself)."""
     greet = GreetNode()
     greet - "input-required" >> FollowUpNode()
-    return Flow(greet)
+    return Flow(greet, name="greeting")
 
 
 flows = {"greeting": build_flow()}

@@ -85,7 +85,7 @@ def build_router() -> Flow:
     branch = LLMBranchNode()
     branch - "summary-path" >> StreamingAnswerNode("Summarize the user's text in two sentences.", name="Summarize")
     branch - "analysis-path" >> StreamingAnswerNode("Analyze the user's text: claims, evidence, gaps.", name="Analyze")
-    return Flow(branch)
+    return Flow(branch, name="llm-router")
 
 
-flows = {"assistant": build_router(), "stream": Flow(StreamingAnswerNode())}
+flows = {"assistant": build_router(), "stream": Flow(StreamingAnswerNode(), name="llm-stream")}

@@ -48,7 +48,7 @@ def build_flow(max_iterations: int = 5) -> Flow:
     loop = RetryLoopNode().set_params({"max_iterations": max_iterations})
     loop - "loop-back" >> loop
     loop - "exit-loop" >> ReportNode()
-    return Flow(loop)
+    return Flow(loop, name="retry-loop")
 
 
 flows = {"retry-loop": build_flow()}

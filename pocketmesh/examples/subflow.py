@@ -37,7 +37,7 @@ class SubFlowNode(A2ABaseNode):
 
 def build_flow() -> Flow:
     """The main flow, one node wrapping the sub-flow."""
-    return Flow(SubFlowNode(Flow(SubNode())))
+    return Flow(SubFlowNode(Flow(SubNode(), name="count-words")), name="subflow")
 
 
 flows = {"subflow": build_flow()}
