@@ -6,6 +6,8 @@ here also work outside pytest.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from pocketmesh_testing.errors import (
     CassetteMissError,
     NetworkBlockedError,
@@ -19,7 +21,9 @@ from pocketmesh_testing.llm_replies import ErrorReply, RawReply, StreamReply, Te
 from pocketmesh_testing.persistence import PersistenceConformance, check_persistence_conformance
 
 __all__ = [
+    "Agent",
     "CassetteMissError",
+    "Conversation",
     "ErrorReply",
     "FakeCall",
     "FakeLLM",
@@ -28,10 +32,28 @@ __all__ = [
     "PersistenceConformanceError",
     "PocketMeshTestingError",
     "RawReply",
+    "Reply",
     "StreamReply",
     "TextReply",
     "ToolCallReply",
     "UnscriptedCallError",
     "UnusedRepliesError",
+    "a2a_agent",
     "check_persistence_conformance",
+    "remote_agent",
 ]
+
+_LAZY = {"Agent", "Conversation", "Reply", "a2a_agent", "remote_agent"}
+"""Names from ``pocketmesh_testing.agents``, imported on first use: they pull in the A2A stack,
+which a test run that never talks to an agent should not pay for at start-up."""
+
+if TYPE_CHECKING:
+    from pocketmesh_testing.agents import Agent, Conversation, Reply, a2a_agent, remote_agent
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from pocketmesh_testing import agents
+
+        return getattr(agents, name)
+    raise AttributeError(f"module 'pocketmesh_testing' has no attribute {name!r}")
