@@ -56,24 +56,132 @@ def add_serve_command(commands: Any) -> None:
     serve.add_argument("target", metavar="MODULE:ATTR", help="e.g. pocketmesh.examples.greeting:flows")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
     serve.add_argument("--port", type=int, default=4000, help="port to bind (default: 4000)")
-    serve.add_argument("--db", metavar="PATH", help="SQLite file for runs and tasks (default: $POCKETMESH_DB_PATH or ./pocketmesh.sqlite)")
+    serve.add_argument(
+        "--db", metavar="PATH|URL",
+        help="where runs and tasks live: a SQLite file (default: $POCKETMESH_DB_PATH or ./pocketmesh.sqlite), "
+        "or a postgresql://... or redis://... URL, which replicas of this server may share",
+    )
+    serve.add_argument(
+        "--persistence", choices=BACKENDS, default=None,
+        help="the store --db names (default: guessed from --db; postgres and redis without --db read "
+        "$POCKETMESH_POSTGRES_DSN / $POCKETMESH_REDIS_URL)",
+    )
+    serve.add_argument(
+        "--auth-token", metavar="TOKEN[=OWNER]", action="append", default=[],
+        help="require 'Authorization: Bearer TOKEN' (repeatable); tasks are scoped to OWNER "
+        "(default: 'default'). Prefer $POCKETMESH_AUTH_TOKENS (comma-separated) to keep tokens out of ps",
+    )
+    serve.add_argument(
+        "--max-body-size", metavar="BYTES", type=_positive_int, default=None,
+        help="largest JSON-RPC request body accepted (default: 1048576)",
+    )
+    serve.add_argument(
+        "--max-concurrent-turns", metavar="N", type=_count, default=None,
+        help="turns run at once by this server, the rest wait (default: 16 on PostgreSQL, else no limit; 0: no limit)",
+    )
     serve.add_argument("--name", help="agent name on the card (default: the module name)")
     serve.set_defaults(handler=serve_command)
+
+
+BACKENDS = ("sqlite", "postgres", "redis")
+AUTH_TOKENS_ENV = "POCKETMESH_AUTH_TOKENS"
+_URL_SCHEMES = {"postgresql": "postgres", "postgres": "postgres", "redis": "redis", "rediss": "redis", "unix": "redis"}
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of bytes >= 1, got {text!r}; e.g. 4194304 for 4 MiB")
+    return int(text)
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}; e.g. 16 (0: no limit)")
+    return int(text)
+
+
+def backend_of(db: str | None, persistence: str | None) -> str:
+    """Which store ``--db`` / ``--persistence`` name: ``sqlite``, ``postgres`` or ``redis``."""
+    scheme = db.partition("://")[0].lower() if db and "://" in db else None
+    guessed = _URL_SCHEMES.get(scheme or "")
+    if scheme is not None and guessed is None:
+        raise ValueError(
+            f"--db {scheme}://... is not a store this server knows; give a SQLite file path, "
+            f"a postgresql://user:password@host/db URL or a redis://host:6379/0 URL."
+        )
+    if persistence is None:
+        return guessed or "sqlite"
+    if db is not None and (guessed or "sqlite") != persistence:
+        raise ValueError(
+            f"--persistence {persistence} does not match --db {_redacted(db)!r} (a {guessed or 'sqlite'} store); "
+            f"drop one of them or make them agree."
+        )
+    return persistence
+
+
+def _redacted(db: str) -> str:
+    from .persistence.postgres import redact
+
+    return redact(db)
+
+
+def open_persistence(db: str | None, persistence: str | None) -> Any:
+    """The persistence backend ``--db`` / ``--persistence`` ask for."""
+    backend = backend_of(db, persistence)
+    if backend == "postgres":
+        from .persistence import PostgresPersistence
+
+        return PostgresPersistence(db)
+    if backend == "redis":
+        from .persistence import RedisPersistence
+
+        return RedisPersistence(db)
+    from .persistence import SQLitePersistence
+
+    return SQLitePersistence(db)
+
+
+def parse_auth_tokens(values: Sequence[str]) -> dict[str, str]:
+    """``TOKEN[=OWNER]`` values (and ``$POCKETMESH_AUTH_TOKENS``) as ``{token: owner}``."""
+    tokens: dict[str, str] = {}
+    listed = [v for v in os.environ.get(AUTH_TOKENS_ENV, "").split(",") if v.strip()]
+    for value in [*listed, *values]:
+        token, sep, owner = value.strip().partition("=")
+        if not token or (sep and not owner):
+            raise ValueError(
+                f"--auth-token expects TOKEN or TOKEN=OWNER with both parts non-empty, got {value[:4]!r}...; "
+                f"e.g. --auth-token s3cret=alice."
+            )
+        tokens[token] = owner or "default"
+    return tokens
 
 
 def serve_command(args: argparse.Namespace) -> int:
     """Load ``MODULE:ATTR`` and serve it until interrupted."""
     import uvicorn
 
-    if args.db:
-        # Set before loading the target, so an app built at import time uses it too.
-        os.environ["POCKETMESH_DB_PATH"] = args.db
     try:
+        backend = backend_of(args.db, args.persistence)
+        tokens = parse_auth_tokens(args.auth_token)
+        if args.db and backend == "sqlite":
+            # Set before loading the target, so an app built at import time uses it too.
+            os.environ["POCKETMESH_DB_PATH"] = args.db
         target = load_target(args.target)
+        app = build_app(
+            target,
+            args.target,
+            host=args.host,
+            port=args.port,
+            name=args.name,
+            db=args.db,
+            persistence=args.persistence,
+            auth_tokens=tokens,
+            max_body_size=args.max_body_size,
+            max_concurrent_turns=args.max_concurrent_turns,
+        )
     except (ImportError, AttributeError, ValueError) as error:
         print(f"pocketmesh serve: {error}", file=sys.stderr)
         return 2
-    app = build_app(target, args.target, host=args.host, port=args.port, name=args.name, db=args.db)
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
 
@@ -94,12 +202,28 @@ def load_target(spec: str) -> Any:
     return value
 
 
-def build_app(target: Any, spec: str, *, host: str, port: int, name: str | None, db: str | None) -> Any:
-    """An ASGI app for ``target``: served as is if it is one, else a dict of flows made into one."""
+def build_app(
+    target: Any,
+    spec: str,
+    *,
+    host: str,
+    port: int,
+    name: str | None,
+    db: str | None,
+    persistence: str | None = None,
+    auth_tokens: Mapping[str, str] | None = None,
+    max_body_size: int | None = None,
+    max_concurrent_turns: int | None = None,
+) -> Any:
+    """An ASGI app for ``target``: served as is if it is one, else a dict of flows made into one.
+
+    The store, auth and limits apply to a dict of flows; an app given as is keeps its own, so
+    asking for them there is an error rather than silently ignored.
+    """
     if isinstance(target, Mapping) and target and all(isinstance(f, BaseNode) for f in target.values()):
-        from .a2a import create_a2a_app, generate_agent_card
+        from .a2a import BearerAuth, create_a2a_app, generate_agent_card
         from .a2a.card import skills_for_flows
-        from .persistence import SQLitePersistence
+        from .a2a.endpoint import DEFAULT_MAX_BODY_SIZE
 
         public_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         card = generate_agent_card(
@@ -107,8 +231,30 @@ def build_app(target: Any, spec: str, *, host: str, port: int, name: str | None,
             url=f"http://{public_host}:{port}/a2a",
             skills=skills_for_flows(target),
         )
-        return create_a2a_app(target, agent_card=card, persistence=SQLitePersistence(db))
+        return create_a2a_app(
+            target,
+            agent_card=card,
+            persistence=open_persistence(db, persistence),
+            auth=BearerAuth(tokens=auth_tokens) if auth_tokens else None,
+            max_body_size=max_body_size or DEFAULT_MAX_BODY_SIZE,
+            max_concurrent_turns=max_concurrent_turns,
+        )
     if callable(target):
+        given = [
+            option
+            for option, value in (
+                ("--auth-token", auth_tokens),
+                ("--max-body-size", max_body_size),
+                ("--max-concurrent-turns", max_concurrent_turns),
+                ("--persistence", persistence),
+            )
+            if value
+        ]
+        if given:
+            raise ValueError(
+                f"{spec!r} is an ASGI app, which keeps its own settings, so {', '.join(given)} would be ignored; "
+                f"pass them to create_a2a_app(...) in that module, or point serve at a dict of flows."
+            )
         return target
     raise ValueError(
         f"{spec!r} is a {type(target).__name__}, not a dict of flows or an ASGI app; point it at "

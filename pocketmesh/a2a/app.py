@@ -17,6 +17,7 @@ from .card import generate_agent_card, skills_for_flows
 from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
+from .locks import DEFAULT_POSTGRES_TURNS, BoundedPersistence, TurnLocks, default_turn_limit
 from .task_store import PocketMeshTaskStore
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ def create_a2a_app(
     rpc_path: str = RPC_PATH,
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    max_concurrent_turns: int | None = None,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``.
 
@@ -50,8 +52,22 @@ def create_a2a_app(
     scopes every task to its owner; the card stays public and declares the scheme. Bodies over
     ``max_body_size`` bytes (default 1 MiB) are refused with -32600. See
     :mod:`pocketmesh.a2a.endpoint` for every refusal and its code.
+
+    Several servers may share one store (replicas behind one address): the turns of a task are
+    serialized across them with the backend's per-run lock (PostgreSQL, Redis) or, for servers
+    on one machine sharing a SQLite file, ``fcntl`` locks on ``<file>.locks``. At most
+    ``max_concurrent_turns`` turns run at once in this server (default: 16 on PostgreSQL, whose
+    connections are scarce, else no limit; ``0``: no limit).
     """
-    routes, close = build_routes(flows, agent_card, persistence, rpc_path, auth=auth, max_body_size=max_body_size)
+    routes, close = build_routes(
+        flows,
+        agent_card,
+        persistence,
+        rpc_path,
+        auth=auth,
+        max_body_size=max_body_size,
+        max_concurrent_turns=max_concurrent_turns,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -70,14 +86,23 @@ def a2a_server_handler(
     *,
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    max_concurrent_turns: int | None = None,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth`` and ``max_body_size`` as in :func:`create_a2a_app`.
+    ``auth``, ``max_body_size`` and ``max_concurrent_turns`` as in :func:`create_a2a_app`.
     """
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
-        routes, close = build_routes(flows, agent_card, persistence, path, auth=auth, max_body_size=max_body_size)
+        routes, close = build_routes(
+            flows,
+            agent_card,
+            persistence,
+            path,
+            auth=auth,
+            max_body_size=max_body_size,
+            max_concurrent_turns=max_concurrent_turns,
+        )
         app.router.routes.extend(routes)
         inner = app.router.lifespan_context
 
@@ -103,6 +128,7 @@ def build_routes(
     *,
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    max_concurrent_turns: int | None = None,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card and JSON-RPC routes, and a coroutine function to call at shutdown."""
     if not isinstance(flows, Mapping) or not flows:
@@ -122,11 +148,17 @@ def build_routes(
     card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows)))
     if authenticator is not None:
         authenticator.declare(card)
+    turns = TurnLocks(persistence, max_concurrent_turns=max_concurrent_turns)
+    if default_turn_limit(persistence) is not None:
+        # Connections are the scarce resource there: reads outside turns (task lookups,
+        # tasks/get) are bounded too, not only the turns.
+        persistence = BoundedPersistence(persistence, turns.max_concurrent_turns or DEFAULT_POSTGRES_TURNS)
     handler = PocketMeshRequestHandler(
-        agent_executor=PocketMeshAgentExecutor(flows, persistence),
+        agent_executor=PocketMeshAgentExecutor(flows, persistence, turns=turns),
         task_store=PocketMeshTaskStore(persistence),
         agent_card=card,
         skills=flows,
+        turns=turns,
     )
     endpoint = JsonRpcEndpoint(
         create_dispatcher(handler, OwnerContextBuilder()), max_body_size=max_body_size, auth=authenticator

@@ -4,6 +4,13 @@ One A2A task is one flow run (run id = task id). A message to a task whose run i
 resumes it; the reply is built from the final response parts the run leaves in shared state.
 A streamed send reports a working status per node; a blocking send, which answers with the
 final task only, skips them (each would be one more task save).
+
+Each message is applied once, even when a client sends it again because a server died before
+answering: the task's history names the messages it has, and the run record names the last
+message a turn was run for, so a message whose turn finished (but whose answer was never
+saved to the task) is answered from the record, and one whose turn was cut short continues
+where the run's last checkpoint left it. Turns of one task are serialized by
+:class:`~pocketmesh.a2a.locks.TurnLocks`, across replicas too.
 """
 
 from __future__ import annotations
@@ -15,15 +22,16 @@ from typing import TYPE_CHECKING, Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
+from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Task, TaskState, TaskStatus
 
 from ..errors import PocketMeshError, RunNotFoundError
 from ..node import BaseNode
-from ..runs import cancel_run, load_run_record
+from ..runs import RunRecord, cancel_run, load_run_record
 from . import keys
 from .convert import message_to_dict, part_from_dict
-from .locks import KeyedLocks
+from .locks import TurnLocks
 from .parts import first_text
 
 if TYPE_CHECKING:
@@ -33,6 +41,32 @@ if TYPE_CHECKING:
 logger = logging.getLogger("pocketmesh.a2a")
 
 _STREAMING_METHODS = frozenset({"SendStreamingMessage", "message/stream"})
+_UNFINISHED_TURN = frozenset({TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING})
+_FIRST_MESSAGE_IDS = uuid.UUID("5b0c3f52-6f1e-4a8e-9a59-0d3b2f1c7e41")
+
+
+def first_message_task_id(owner: str, context_id: str, message_id: str) -> str:
+    """The id of the task a first message (no ``taskId``) with a client-chosen ``contextId`` opens.
+
+    Derived from the owner, the context and the message ids, so the same first message sent
+    again (its answer lost to a dropped connection or a server restart) reaches the same task
+    and is answered from it instead of opening a second one.
+    """
+    return str(uuid.uuid5(_FIRST_MESSAGE_IDS, f"{owner}\0{context_id}\0{message_id}"))
+
+
+def _applied(record: RunRecord, message: Message) -> bool:
+    """Whether the run has already finished a turn for ``message`` (it paused or ended since).
+
+    An interrupted turn stays ``running``; a finished run refuses to run again, so its record
+    answers for the message that ended it.
+    """
+    incoming = record.shared.get(keys.INCOMING_MESSAGE)
+    return (
+        record.status != "running"
+        and isinstance(incoming, Mapping)
+        and incoming.get("messageId") == message.message_id
+    )
 
 
 def _skill_in(holder: Message | Task | None) -> str | None:
@@ -58,13 +92,15 @@ def task_skill(task: Task | None) -> str | None:
 class PocketMeshAgentExecutor(AgentExecutor):
     """Runs the flow of the requested skill for each message, pausing and resuming per task."""
 
-    def __init__(self, flows: Mapping[str, BaseNode], persistence: Persistence) -> None:
+    def __init__(
+        self, flows: Mapping[str, BaseNode], persistence: Persistence, *, turns: TurnLocks | None = None
+    ) -> None:
         if not flows:
             raise ValueError("flows must name at least one flow, e.g. flows={'greet': Flow(GreetNode())}.")
         self.flows = dict(flows)
         self.persistence = persistence
         self.default_skill = next(iter(self.flows))
-        self._locks = KeyedLocks()
+        self.turns = turns if turns is not None else TurnLocks(persistence)
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Apply one incoming message to its task: start, resume, or re-answer a repeat."""
@@ -72,9 +108,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
         task_id, context_id = context.task_id, context.context_id
         if message is None or not task_id or not context_id:
             raise ValueError(f"execute needs a message with task and context ids, got {message!r:.80}")
-        # The SDK already runs one request per task at a time; holding our own lock keeps
-        # that true for callers that drive the executor directly.
-        async with self._locks.hold(task_id):
+        # The request handler already holds this turn (the lock is re-entrant within it); the
+        # executor takes it too for callers that drive it directly, and for new tasks.
+        async with self.turns.hold(task_id):
             task = context.current_task
             if task is not None and task.context_id:
                 # A follow-up naming only its task gets a fresh context id from the SDK; the
@@ -110,13 +146,25 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 )
             )
             earlier: list[Message] = []
+            # A random new id has no run yet; a derived one may, if this message came before.
+            resuming = context.call_context is not None and task_id == first_message_task_id(
+                resolve_user_scope(context.call_context), context_id, message.message_id
+            )
         else:
             earlier = list(task.history)
             if task.status.HasField("message"):
                 earlier.append(task.status.message)
-            if any(m.message_id == message.message_id for m in earlier):
-                await self._answer_repeat(context, task, queue)
-                return
+            kept = [m for m in earlier if m.message_id != message.message_id]
+            if len(kept) != len(earlier):
+                answered = earlier[-1].message_id != message.message_id
+                if answered and task.status.state not in _UNFINISHED_TURN:
+                    await self._answer_repeat(context, task, queue)
+                    return
+                # The task has the message but no answer after it: the server stopped between
+                # saving the one and the other (nothing else can be running this turn while it
+                # is held). The run record finishes it or answers it.
+                earlier = kept
+            resuming = True
         flow = self.flows.get(skill_id)
         if flow is None:
             await updater.failed(
@@ -128,7 +176,13 @@ class PocketMeshAgentExecutor(AgentExecutor):
             )
             return
         try:
-            shared = await self._shared_for(task_id, context_id, skill_id, earlier, message, resuming=task is not None)
+            record = await load_run_record(self.persistence, task_id) if resuming else None
+            if record is not None and _applied(record, message):
+                # The turn ran to its end, but the server stopped before the task was saved.
+                logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
+                await self._answer(updater, record.status, record.shared, record.error)
+                return
+            shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
             # Working statuses are for whoever watches the stream; a blocking send only returns
             # the final task, and each status is one more task save.
@@ -136,7 +190,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
             result = await flow.run(
                 shared=shared,
                 run_id=task_id,
-                persistence=self.persistence if task is not None else _NewRun(self.persistence, task_id),
+                persistence=self.persistence if resuming else _NewRun(self.persistence, task_id),
                 on_status_update=events.on_status_update if streaming else None,
                 on_artifact=events.on_artifact,
             )
@@ -144,24 +198,35 @@ class PocketMeshAgentExecutor(AgentExecutor):
             logger.warning("task %s failed before its flow could run: %s", task_id, error)
             await updater.failed(self._agent_text(updater, f"{type(error).__name__}: {error}"))
             return
-        reply = self._reply(updater, result.shared)
-        if result.status == "input-required":
+        failure = None if result.error is None else {"type": type(result.error).__name__, "message": str(result.error)}
+        await self._answer(updater, result.status, result.shared, failure)
+
+    async def _answer(
+        self, updater: TaskUpdater, status: str, shared: Mapping[str, Any], error: Mapping[str, Any] | None
+    ) -> None:
+        """Report how a turn ended: the final status, with the reply the run left in ``shared``."""
+        reply = self._reply(updater, shared)
+        if status == "input-required":
             await updater.requires_input(reply)
-        elif result.status == "completed":
+        elif status == "completed":
             await updater.complete(reply)
-        elif result.status == "canceled":
+        elif status == "canceled":
             await updater.cancel(reply)
         else:
-            error = result.error
-            text = f"{type(error).__name__}: {error}" if error is not None else "the flow failed"
+            text = f"{error.get('type')}: {error.get('message')}" if error else "the flow failed"
             await updater.failed(self._agent_text(updater, text))
 
-    async def _shared_for(
-        self, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message, *, resuming: bool
+    @staticmethod
+    def _shared_for(
+        record: RunRecord | None, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message
     ) -> dict[str, Any]:
-        # A new task has a fresh id and so no run yet: only a follow-up needs the stored state.
-        record = await load_run_record(self.persistence, task_id) if resuming else None
         shared: dict[str, Any] = dict(record.shared) if record is not None else {}
+        if record is not None and record.status == "running":
+            arrived = shared.get(keys.INCOMING_MESSAGE)
+            if isinstance(arrived, Mapping) and arrived.get("messageId") == message.message_id:
+                # This message's turn was cut short (the server stopped mid-run): continue it
+                # from its last checkpoint with the state it had, reply parts set so far included.
+                return shared
         incoming = message_to_dict(message)
         shared[keys.INCOMING_MESSAGE] = incoming
         # Rebuilt from the task, whose history is the record of both roles in order.

@@ -1,10 +1,37 @@
-"""Per-key asyncio locks that disappear when nobody holds or waits for them."""
+"""Locks that keep the turns of one A2A task apart, in one process and across replicas.
+
+- :class:`KeyedLocks`: one ``asyncio.Lock`` per key, for one process.
+- :class:`FileRunLocks`: per-run locks shared by every process on one machine, as POSIX record
+  locks on single bytes of a lock file (for several servers on one SQLite file). The kernel
+  drops them when their process dies, so a killed server never leaves a task locked.
+- :class:`TurnLocks`: what the request handler and the executor hold around a turn. It takes the
+  in-process lock, then the store's cross-process lock: ``persistence.run_lock(task_id)`` when
+  the backend has one (PostgreSQL, Redis), a :class:`FileRunLocks` beside a SQLite file. It is
+  re-entrant within one turn, so the executor the handler starts does not wait on its own turn.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import contextvars
+import errno
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from ..errors import RunLockTimeoutError
+
+RunLock = Callable[[str], AbstractAsyncContextManager[Any]]
+"""``run_lock(run_id)``: an async context manager holding ``run_id`` across processes."""
+
+DEFAULT_POSTGRES_TURNS = 16
+"""Turns run at once per server on PostgreSQL when ``max_concurrent_turns`` is not given: each
+holds one connection for its lock and uses pooled ones for its queries, and PostgreSQL's
+default ``max_connections`` is 100 for every replica together."""
 
 
 class KeyedLocks:
@@ -32,3 +59,193 @@ class KeyedLocks:
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+_SLOTS = 1 << 48  # byte offsets in the lock file; a collision only makes two runs wait in turn
+
+
+class FileRunLocks:
+    """Per-run locks across the processes of one machine: ``fcntl`` locks on a lock file.
+
+    Each run id hashes to one byte of ``path``; a process holds that byte while it runs a turn.
+    POSIX record locks belong to the process (two holders in one process do not exclude each
+    other, and closing any descriptor of the file drops them all), so in-process holders queue
+    on a :class:`KeyedLocks` per byte first and the one descriptor stays open for the process's
+    life. Waiting polls with growing pauses, so a waiter can be cancelled. Not available on
+    Windows (no ``fcntl``): there, :func:`cross_process_lock` returns ``None``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        import fcntl  # noqa: F401  (fail here, on a platform without it)
+
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._slots = KeyedLocks()
+
+    @staticmethod
+    def slot(run_id: str) -> int:
+        """The byte of the lock file that stands for ``run_id``."""
+        digest = hashlib.blake2b(run_id.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % _SLOTS
+
+    @asynccontextmanager
+    async def run_lock(self, run_id: str, *, timeout: float | None = 60.0) -> AsyncIterator[None]:
+        """Hold ``run_id`` against every process using this lock file; wait at most ``timeout`` s."""
+        import fcntl
+
+        offset = self.slot(run_id)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        async with self._slots.hold(str(offset)):
+            fd = self._descriptor()
+            pause = 0.001
+            while True:
+                try:
+                    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset, os.SEEK_SET)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise RunLockTimeoutError(
+                        f"timed out after {timeout}s waiting for the lock on run {run_id!r} in "
+                        f"{self.path}: another process on this machine is running a turn of it. "
+                        f"Retry later, or pass a longer run_lock(..., timeout=...)."
+                    )
+                await asyncio.sleep(pause if left is None else min(left, pause))
+                pause = min(pause * 2, 0.05)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset, os.SEEK_SET)
+
+    def _descriptor(self) -> int:
+        if self._fd is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        return self._fd
+
+    def __repr__(self) -> str:
+        return f"FileRunLocks({str(self.path)!r})"
+
+
+def cross_process_lock(persistence: Any) -> RunLock | None:
+    """The per-run lock replicas on ``persistence`` share, or ``None`` when it has none.
+
+    A backend's own ``run_lock`` (PostgreSQL, Redis) first; for SQLite, ``fcntl`` locks on
+    ``<database file>.locks``; nothing for in-memory stores, which one process alone can see.
+    """
+    run_lock = getattr(persistence, "run_lock", None)
+    if callable(run_lock):
+        return run_lock  # type: ignore[no-any-return]
+    from ..persistence import SQLitePersistence
+
+    if isinstance(persistence, SQLitePersistence):
+        try:
+            return FileRunLocks(Path(f"{persistence.path}.locks")).run_lock
+        except ImportError:  # no fcntl: one server per SQLite file
+            return None
+    return None
+
+
+def default_turn_limit(persistence: Any) -> int | None:
+    """How many turns a server runs at once by default on ``persistence`` (``None``: no limit)."""
+    from ..persistence import PostgresPersistence
+
+    return DEFAULT_POSTGRES_TURNS if isinstance(persistence, PostgresPersistence) else None
+
+
+_HELD: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("pocketmesh_turns_held", default=frozenset())
+
+
+class TurnLocks:
+    """One turn per task at a time, in this process and in every replica on the same store.
+
+    ``max_concurrent_turns`` bounds the turns this process runs at once (waiting requests queue);
+    ``None`` means :func:`default_turn_limit`, ``0`` no limit.
+    """
+
+    def __init__(self, persistence: Any, *, max_concurrent_turns: int | None = None) -> None:
+        if max_concurrent_turns is not None and (
+            isinstance(max_concurrent_turns, bool) or not isinstance(max_concurrent_turns, int) or max_concurrent_turns < 0
+        ):
+            raise ValueError(
+                f"max_concurrent_turns must be a whole number >= 0 (0: no limit), got {max_concurrent_turns!r:.40}; "
+                f"e.g. max_concurrent_turns=16."
+            )
+        self._local = KeyedLocks()
+        self.shared_lock = cross_process_lock(persistence)
+        limit = default_turn_limit(persistence) if max_concurrent_turns is None else max_concurrent_turns
+        self.max_concurrent_turns = limit or None
+        self._slots = asyncio.Semaphore(limit) if limit else None
+
+    @asynccontextmanager
+    async def hold(self, task_id: str) -> AsyncIterator[None]:
+        """Hold the turn of ``task_id`` for the ``async with`` body (at once if this turn holds it)."""
+        held = _HELD.get()
+        if task_id in held:
+            yield
+            return
+        async with self._local.hold(task_id):
+            if self._slots is not None:
+                await self._slots.acquire()
+            try:
+                if self.shared_lock is None:
+                    async with self._mark(held, task_id):
+                        yield
+                else:
+                    async with self.shared_lock(task_id), self._mark(held, task_id):
+                        yield
+            finally:
+                if self._slots is not None:
+                    self._slots.release()
+
+    @staticmethod
+    @asynccontextmanager
+    async def _mark(held: frozenset[str], task_id: str) -> AsyncIterator[None]:
+        # Set back (not reset with a token): the handler's stream holds the turn across the
+        # yields of an async generator, whose steps need not share one context.
+        _HELD.set(held | {task_id})
+        try:
+            yield
+        finally:
+            _HELD.set(held)
+
+    def __len__(self) -> int:
+        return len(self._local)
+
+
+class BoundedPersistence:
+    """``backend`` with at most ``limit`` of its calls under way at once; the rest wait.
+
+    PostgreSQL opens a connection for each concurrent call beyond its idle pool, and a server
+    under load would otherwise run out of ``max_connections`` (shared by every replica) before
+    it ran out of anything else. ``run_lock`` and ``close`` pass straight through: a held lock
+    is bounded by the turn limit instead, and waiting for a call slot while holding one would
+    only slow every turn down.
+    """
+
+    _UNBOUNDED = frozenset({"run_lock", "close", "aclose"})
+
+    def __init__(self, backend: Any, limit: int) -> None:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a whole number >= 1, got {limit!r:.40}; e.g. BoundedPersistence(store, 16).")
+        self.backend = backend
+        self.limit = limit
+        self._slots = asyncio.Semaphore(limit)
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self.backend, name)
+        if name in self._UNBOUNDED or not asyncio.iscoroutinefunction(attribute):
+            return attribute
+        slots = self._slots
+
+        async def bounded(*args: Any, **kwargs: Any) -> Any:
+            async with slots:
+                return await attribute(*args, **kwargs)
+
+        setattr(self, name, bounded)  # built once per method
+        return bounded
+
+    def __repr__(self) -> str:
+        return f"BoundedPersistence({self.backend!r}, limit={self.limit})"

@@ -20,7 +20,10 @@ import vcr.stubs.httpx_stubs  # noqa: F401
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    """A pytester whose inner runs do not see the surrounding CI setting."""
+    """A pytester whose inner runs see neither the surrounding CI setting nor the xdist worker
+    this test may run in (syrupy, for one, reports nothing from inside a worker)."""
     monkeypatch.delenv("CI", raising=False)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     return pytester

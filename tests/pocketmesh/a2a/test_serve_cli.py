@@ -56,3 +56,55 @@ async def test_serve_reports_a_bad_target() -> None:
     _, err = await asyncio.wait_for(process.communicate(), 20)
     assert process.returncode == 2
     assert b"has no attribute 'missing'" in err
+
+
+def test_serve_options_pick_the_store_and_the_tokens(monkeypatch: "pytest.MonkeyPatch") -> None:
+    import pytest
+
+    from pocketmesh.cli import backend_of, parse_auth_tokens
+
+    assert backend_of(None, None) == "sqlite"
+    assert backend_of("runs.sqlite", None) == "sqlite"
+    assert backend_of("postgresql://u:p@127.0.0.1/db", None) == "postgres"
+    assert backend_of("redis://127.0.0.1:6379/0", "redis") == "redis"
+    assert backend_of(None, "postgres") == "postgres"
+    with pytest.raises(ValueError, match="does not match"):
+        backend_of("redis://127.0.0.1/0", "postgres")
+    with pytest.raises(ValueError, match="mysql"):
+        backend_of("mysql://127.0.0.1/db", None)
+    monkeypatch.setenv("POCKETMESH_AUTH_TOKENS", "t0=ops")
+    assert parse_auth_tokens(["t1=alice", "t2"]) == {"t0": "ops", "t1": "alice", "t2": "default"}
+    with pytest.raises(ValueError, match="TOKEN=OWNER"):
+        parse_auth_tokens(["t3="])
+
+
+async def test_serve_with_auth_token_and_body_limit(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pocketmesh.cli", "serve", "pocketmesh.examples.greeting:flows",
+        "--port", str(port), "--db", str(tmp_path / "s.sqlite"), "--auth-token", "s3cret=alice",
+        "--max-body-size", "2000",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    rpc = f"http://127.0.0.1:{port}/a2a"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {
+        "kind": "message", "role": "user", "messageId": "m1", "parts": [{"kind": "text", "text": "Dana"}]}}}
+    try:
+        async with httpx.AsyncClient() as http:
+            for _ in range(200):
+                try:
+                    await http.get(f"http://127.0.0.1:{port}/.well-known/agent-card.json")
+                    break
+                except httpx.TransportError:
+                    await asyncio.sleep(0.05)
+            assert (await http.post(rpc, json=body)).status_code == 401
+            auth = {"Authorization": "Bearer s3cret"}
+            answer = (await http.post(rpc, json=body, headers=auth)).json()
+            assert answer["result"]["status"]["state"] == "input-required"
+            big = {**body, "params": {"message": {**body["params"]["message"], "parts": [{"kind": "text", "text": "x" * 3000}]}}}
+            refused = (await http.post(rpc, json=big, headers=auth)).json()
+            assert refused["error"]["code"] == -32600 and "2000" in refused["error"]["message"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.communicate(), 10)

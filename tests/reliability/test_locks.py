@@ -1,0 +1,71 @@
+"""Turn locks: re-entrant within a turn, exclusive across processes on one SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pocketmesh import InMemoryPersistence, SQLitePersistence
+from pocketmesh.a2a.locks import BoundedPersistence, FileRunLocks, TurnLocks
+from pocketmesh.errors import RunLockTimeoutError
+
+HOLDER = """
+import fcntl, os, sys, time
+from pocketmesh.a2a.locks import FileRunLocks
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.lockf(fd, fcntl.LOCK_EX, 1, FileRunLocks.slot("task-1"), os.SEEK_SET)
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+async def test_a_sqlite_turn_waits_for_another_process_holding_it(tmp_path: Path) -> None:
+    store = SQLitePersistence(tmp_path / "db.sqlite")
+    turns = TurnLocks(store)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, f"{store.path}.locks", "0.6"], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2]
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        lock = FileRunLocks(f"{store.path}.locks")
+        with pytest.raises(RunLockTimeoutError, match="task-1"):
+            async with lock.run_lock("task-1", timeout=0.1):
+                pass
+        async with lock.run_lock("task-2", timeout=0.1):
+            pass  # another task is not held up
+        start = time.monotonic()
+        async with turns.hold("task-1"):
+            waited = time.monotonic() - start
+        assert waited > 0.2  # it waited for the other process to let go
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+async def test_turns_are_reentrant_within_a_turn_and_exclusive_between_turns() -> None:
+    turns = TurnLocks(InMemoryPersistence())
+    order: list[str] = []
+
+    async def turn(name: str) -> None:
+        async with turns.hold("t"):
+            async with turns.hold("t"):  # the executor inside the handler's turn
+                order.append(f"{name} in")
+                await asyncio.sleep(0.01)
+                order.append(f"{name} out")
+
+    await asyncio.wait_for(asyncio.gather(turn("a"), turn("b")), 5)
+    assert order == ["a in", "a out", "b in", "b out"]
+    assert len(turns) == 0
+
+
+async def test_limits_are_checked_and_bound_calls() -> None:
+    with pytest.raises(ValueError, match="max_concurrent_turns"):
+        TurnLocks(InMemoryPersistence(), max_concurrent_turns=-1)
+    store = BoundedPersistence(InMemoryPersistence(), 1)
+    await asyncio.gather(*(store.save_run(f"r{n}", {"n": n}, {}) for n in range(5)))
+    assert sorted(await store.list_runs()) == [f"r{n}" for n in range(5)]
