@@ -146,26 +146,27 @@ def find_unserializable(value: Any, path: str) -> StateNotSerializableError | No
 
 def _keys_are_str(value: Any) -> bool:
     """False if any dict under ``value`` has a non-str key (``json`` would silently str() it)."""
-    # Iterative, and only containers are pushed: scalars are the common case and cost one
-    # class check each.
+    # Iterative, and scalars (the common case) cost one set lookup each and are never pushed.
     stack = [value]
     pop, push = stack.pop, stack.append
     while stack:
         current = pop()
-        if current.__class__ is dict or isinstance(current, dict):
+        cls = current.__class__
+        if cls is dict or (cls not in _SCALARS and isinstance(current, dict)):
             for key, item in current.items():
-                if key.__class__ is not str:
+                if key.__class__ is not str and not isinstance(key, str):
                     return False
-                if item.__class__ in _CONTAINERS or isinstance(item, (dict, list, tuple)):
+                if item.__class__ not in _SCALARS:
                     push(item)
-        elif isinstance(current, (list, tuple)):
+        elif cls is list or cls is tuple or (cls not in _SCALARS and isinstance(current, (list, tuple))):
             for item in current:
-                if item.__class__ in _CONTAINERS or isinstance(item, (dict, list, tuple)):
+                if item.__class__ not in _SCALARS:
                     push(item)
     return True
 
 
-_CONTAINERS = frozenset({dict, list, tuple})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
 
 
 def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, str]:
@@ -173,7 +174,7 @@ def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, s
     state = record.to_state(with_trace=with_trace)
     try:
         state_text = _encode(state)
-        if not (_keys_are_str(record.shared) and _keys_are_str(record.position)):
+        if not (_keys_are_str(record.shared) and all(_keys_are_str(f.get("prep")) for f in record.position)):
             raise TypeError("non-str key")
     except (TypeError, ValueError):
         dumps_checked(record.shared, "shared")

@@ -122,7 +122,8 @@ def action_alphabet(
         else:
             extra = tuple(extra_actions or ())
         actions = node_actions(node, extra)
-        if actions:
+        # One action is no choice: the node's own finalize decides, and a script adds nothing.
+        if len(actions) > 1:
             alphabet[node_id] = actions
     return alphabet
 

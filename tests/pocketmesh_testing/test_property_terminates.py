@@ -146,3 +146,13 @@ _client: Any = None
 
 def _replay_target() -> Flow:
     return review_flow(_client, cap=None)
+
+
+def test_only_nodes_with_a_choice_are_scripted() -> None:
+    from pocketmesh_testing.strategies import action_alphabet
+
+    first, second, left, right = Draft(name="First"), Draft(name="Second"), Publish(name="L"), Publish(name="R")
+    first >> second
+    second - "left" >> left
+    second - "right" >> right
+    assert action_alphabet(Flow(first)) == {"Second": ("left", "right")}

@@ -309,3 +309,13 @@ async def test_a_foreign_record_is_reported_not_misread(backend: Persistence) ->
     await backend.save_run("foreign", {"hello": "world"}, {})
     with pytest.raises(PersistenceError, match="not a pocketmesh run record"):
         await ten_step_flow().run({}, run_id="foreign", persistence=backend)
+
+
+async def test_str_subclass_keys_are_accepted(backend: Persistence) -> None:
+    import enum
+
+    class Color(str, enum.Enum):
+        RED = "red"
+
+    result = await Flow(Work()).run({"by_color": {Color.RED: 1}}, run_id="enum-keys", persistence=backend)
+    assert result.status == "completed"
