@@ -59,6 +59,32 @@ class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     handler: Handler
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def drop_connections(self) -> None:
+        """Close every kept-alive connection: a client must not reach this server's handler
+        through them once it is closed (another server may take the port next)."""
+        with self.connections_lock:
+            open_connections, self.connections = list(self.connections), set()
+        for connection in open_connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
 
 class LoopbackServer:
     """Serves ``handler`` on 127.0.0.1 from a background thread until ``close()``."""
@@ -86,6 +112,7 @@ class LoopbackServer:
         """Stop serving and release the port."""
         self._server.shutdown()
         self._server.server_close()
+        self._server.drop_connections()
         self._thread.join(timeout=5)
 
 

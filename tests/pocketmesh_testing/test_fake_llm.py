@@ -175,3 +175,28 @@ def test_respx_routing() -> None:
         body = httpx.post("https://api.openai.com/v1/chat/completions",
                           json={"model": "m", "messages": []}).json()
     assert body["choices"][0]["message"]["content"] == "via respx"
+
+
+def test_a_closed_fake_drops_kept_alive_connections() -> None:
+    """A client that kept a connection to a closed fake reaches the next fake on that port."""
+    import httpx
+
+    from pocketmesh_testing import FakeLLM
+    from pocketmesh_testing.loopback import free_port
+
+    port = free_port()
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.Client(transport=httpx.HTTPTransport(retries=1)) as client:
+        first = FakeLLM(port=port)
+        first.reply("from the first")
+        answer = client.post(f"{first.base_url}/chat/completions", json=body).json()
+        assert answer["choices"][0]["message"]["content"] == "from the first"
+        first.close()
+        second = FakeLLM(port=port)
+        second.reply("from the second")
+        try:
+            answer = client.post(f"{second.base_url}/chat/completions", json=body).json()
+        finally:
+            second.close()
+        assert answer["choices"][0]["message"]["content"] == "from the second"
+        assert len(first.calls) == 1 and len(second.calls) == 1
