@@ -2,13 +2,15 @@
 streaming answer that emits each token as an artifact chunk.
 
 The client is made on first use (``openai.AsyncOpenAI()`` reads ``OPENAI_API_KEY`` and
-``OPENAI_BASE_URL``); the model comes from the ``model`` param, else ``POCKETMESH_MODEL``,
-else ``gpt-4o-mini``. Serve with ``pocketmesh serve pocketmesh.examples.llm:flows``.
+``OPENAI_BASE_URL``) and reused per event loop; the model comes from the ``model`` param,
+else ``POCKETMESH_MODEL``, else ``gpt-4o-mini``. Serve with ``pocketmesh serve pocketmesh.examples.llm:flows``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
+import weakref
 from typing import Any
 
 from pocketmesh import Flow
@@ -22,11 +24,26 @@ def model_for(params: dict[str, Any]) -> str:
     return str(params.get("model") or os.environ.get("POCKETMESH_MODEL") or DEFAULT_MODEL)
 
 
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str | None, str | None], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def make_client() -> Any:
-    """A fresh ``openai.AsyncOpenAI`` configured from the environment."""
+    """An ``openai.AsyncOpenAI`` configured from the environment, shared by the nodes.
+
+    Building a client per call costs more than many model calls do, and each one would hold
+    its own connection pool; one client per event loop and configuration is reused instead
+    (a client's connections belong to the loop that opened them).
+    """
     import openai
 
-    return openai.AsyncOpenAI()
+    key = (os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY"))
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(key)
+    if client is None:
+        client = per_loop[key] = openai.AsyncOpenAI()
+    return client
 
 
 class LLMBranchNode(A2ABaseNode):
