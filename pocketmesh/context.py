@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import inspect
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Awaitable
 
 from .errors import PersistenceError, StepLimitError, UnknownActionError
 from .log import logger
@@ -78,7 +78,6 @@ class RunContext:
         self.record = record
         self.persistence = persistence
         self.on_status_update = on_status_update
-        self._hook_is_async = inspect.iscoroutinefunction(on_status_update)
         self.on_artifact = on_artifact
         self.budget = budget
         self.frames: list[Frame] = []
@@ -192,26 +191,16 @@ class RunContext:
         frame.count += 1
         hook = self.on_status_update
         try:
-            # The hook is called inline (not through self.status) for a sync hook: this runs
-            # twice per step and a coroutine per call would cost more than the hook itself.
             if hook is not None:
-                update = StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared)
-                if self._hook_is_async:
-                    await hook(update)  # type: ignore[misc]
-                else:
-                    done = hook(update)
-                    if done is not None and inspect.isawaitable(done):
-                        await done
+                pending = self.notify(StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared))
+                if pending is not None:
+                    await pending
             action = await node._run_lifecycle_steps(self, record.shared, params)
             if hook is not None:
                 state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                update = StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared)
-                if self._hook_is_async:
-                    await hook(update)  # type: ignore[misc]
-                else:
-                    done = hook(update)
-                    if done is not None and inspect.isawaitable(done):
-                        await done
+                pending = self.notify(StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
+                if pending is not None:
+                    await pending
         except Exception as error:
             action = await self.failed(node, qualified, error)
         # tuple.__new__ builds the TraceStep without the Python-level namedtuple __new__.
@@ -282,15 +271,21 @@ class RunContext:
         await save_run_record(self.persistence, self.record, step)
 
     async def status(self, node: str, state: StatusState, message: str) -> None:
-        hook = self.on_status_update
-        if hook is None:
-            return
-        if self._hook_is_async:
-            await hook(StatusUpdate(node, state, message, self.record.steps, self.record.shared))  # type: ignore[misc]
-            return
-        result = hook(StatusUpdate(node, state, message, self.record.steps, self.record.shared))
+        if self.on_status_update is not None:
+            pending = self.notify(StatusUpdate(node, state, message, self.record.steps, self.record.shared))
+            if pending is not None:
+                await pending
+
+    def notify(self, update: StatusUpdate) -> Awaitable[Any] | None:
+        """Call the status hook; what is left to await for an async hook, else ``None``.
+
+        A plain function, not a coroutine: it runs twice per step, and a coroutine per call
+        would cost more than a sync hook itself.
+        """
+        result = self.on_status_update(update)  # type: ignore[misc]
         if result is not None and inspect.isawaitable(result):
-            await result
+            return result
+        return None
 
     def emit_artifact(self, artifact: Any) -> Any:
         """Call the artifact hook now; async hooks are chained so artifacts keep their order."""
