@@ -111,6 +111,25 @@ def _finish(holder: list[_Example], directory: Path | None, name: str, error: Ba
         error.add_note(f"minimal example saved to {path}")
 
 
+def _check(
+    body: Callable[[st.DataObject], Awaitable[None]],
+    user_settings: settings | None,
+    holder: list[_Example],
+    directory: Path | None,
+    name: str,
+    llm: Any,
+) -> None:
+    """Run a property; keep its minimal failing example as a file; leave the fake LLM clean."""
+    try:
+        _run_property(body, user_settings)
+    except PropertyFailure as error:
+        _finish(holder, directory, name, error)
+        raise
+    finally:
+        if llm is not None:
+            llm.reset()
+
+
 def _trace_text(trace: Sequence[tuple[int, str, str | None]], last: int = 12) -> str:
     shown = [f"{node}:{action}" for _, node, action in trace[-last:]]
     more = f"... ({len(trace) - last} earlier) " if len(trace) > last else ""
@@ -191,14 +210,7 @@ def assert_terminates(
         }))
         raise PropertyFailure(message) from outcome.error
 
-    try:
-        _run_property(body, settings)
-    except PropertyFailure as error:
-        _finish(holder, failures_dir_of(failures_dir), f"{flow.name}-terminates", error)
-        raise
-    finally:
-        if llm is not None:
-            llm.reset()
+    _check(body, settings, holder, failures_dir_of(failures_dir), f"{flow.name}-terminates", llm)
 
 
 def failures_dir_of(explicit: str | Path | None) -> Path | None:
@@ -277,14 +289,7 @@ def assert_resume_idempotent(
         }))
         raise PropertyFailure(message)
 
-    try:
-        _run_property(body, settings)
-    except PropertyFailure as error:
-        _finish(holder, failures_dir_of(failures_dir), f"{sample.name}-resume", error)
-        raise
-    finally:
-        if llm is not None:
-            llm.reset()
+    _check(body, settings, holder, failures_dir_of(failures_dir), f"{sample.name}-resume", llm)
 
 
 def _flow_builder(flow: FlowSource) -> Callable[[], Flow]:
