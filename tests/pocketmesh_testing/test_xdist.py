@@ -5,19 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_scenarios import GREETING
-
-STREAMING_SCENARIO = """\
-agent: pocketmesh.examples.llm:flows
-skill: stream
-scenarios:
-  - name: streams the scripted tokens
-    turns:
-      - user: Say hi
-        llm:
-          - stream: ["Hi ", "there"]
-        expect: {state: completed, text: "Hi there"}
-"""
+from .test_scenarios import GREETING, STREAMING
 
 STORE_TESTS = """
 import pytest
@@ -75,7 +63,7 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
     scenarios = pytester.path / "scenarios"
     scenarios.mkdir()
     (scenarios / "greeting.yaml").write_text(GREETING)
-    (scenarios / "streaming.yaml").write_text(STREAMING_SCENARIO)
+    (scenarios / "streaming.yaml").write_text(STREAMING)
     pytester.makepyfile(test_store=STORE_TESTS, test_llm=LLM_TESTS)
     return pytester
 
