@@ -7,7 +7,7 @@ import os
 import pytest
 from hypothesis import settings
 
-import pocketmesh_testing.profiles  # noqa: F401  (registers the dev and release profiles)
+import pocketmesh_testing.properties.profiles  # noqa: F401  (registers the dev and release profiles)
 
 # Fast by default; `--hypothesis-profile=release` (as `pocketmesh gate` passes) overrides this.
 settings.load_profile("dev")

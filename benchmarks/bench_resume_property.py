@@ -14,7 +14,7 @@ from hypothesis import settings
 
 from pocketmesh import BaseNode, Flow
 from pocketmesh_testing import FakeLLM
-from pocketmesh_testing import resume
+from pocketmesh_testing.properties import resume
 from pocketmesh_testing.properties import assert_resume_idempotent
 
 

@@ -2,7 +2,7 @@
 
 A cassette of N distinct chat-completion interactions is written once; the same requests are
 then replayed through ``openai.OpenAI`` under pocketmesh's cassette layer
-(``pocketmesh_testing.cassettes.use_llm_cassette``, record mode ``none``) and under plain
+(``pocketmesh_testing.doubles.cassettes.use_llm_cassette``, record mode ``none``) and under plain
 vcrpy matching on method, URL and body. At 200 and 400 interactions, to show how replay cost
 grows with cassette size.
 
@@ -63,7 +63,7 @@ def measure(system: str, cassette: str, n: int) -> float:
             assert out.choices[0].message.content == f"answer {i}"
 
     if system.startswith("pocketmesh"):
-        from pocketmesh_testing.cassettes import CassetteSettings, use_llm_cassette
+        from pocketmesh_testing.doubles.cassettes import CassetteSettings, use_llm_cassette
 
         context = use_llm_cassette(cassette, CassetteSettings(record_mode="none"))
     else:

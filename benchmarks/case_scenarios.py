@@ -1,7 +1,7 @@
 """Case 4: scenario turns per second, in-process and against ``pocketmesh serve``.
 
 The turns are those of ``scenarios/greeting.yaml`` (both scenarios: five turns, two of them
-streamed), played with :func:`pocketmesh_testing.scenario_player.play`, every expectation
+streamed), played with :func:`pocketmesh_testing.conversations.player.play`, every expectation
 checked (shared state and the snapshot included), many times over, each repetition a new task:
 
 * in-process: ``a2a_agent(flows)`` serves the flows over the ASGI transport, in-memory
@@ -44,7 +44,7 @@ def _start_server(db: Path) -> tuple[subprocess.Popen[bytes], str]:
     """``pocketmesh serve`` on a free loopback port, runs in ``db``; (process, base URL) once its card answers."""
     import httpx
 
-    from pocketmesh_testing.loopback import free_port
+    from pocketmesh_testing.doubles.loopback import free_port
 
     port = free_port()
     log = db.with_suffix(".log").open("wb")
@@ -81,8 +81,8 @@ def _stop_server(process: subprocess.Popen[bytes]) -> None:
 async def _play_reps(agent: Any, reps: int) -> dict[str, float]:
     """Turns per second over ``reps`` plays of every scenario in the file, after one warm-up play;
     also the number of turns timed."""
-    from pocketmesh_testing.scenario_format import load_scenarios
-    from pocketmesh_testing.scenario_player import play
+    from pocketmesh_testing.conversations.format import load_scenarios
+    from pocketmesh_testing.conversations.player import play
 
     scenarios = load_scenarios(SCENARIO_FILE)
     turns = sum(len(s.turns) for s in scenarios)
@@ -102,8 +102,8 @@ def measure(system: str, reps: int) -> dict[str, float]:
     """Turns per second for ``system`` (one of ``SYSTEMS``), and the number of turns timed."""
     os.environ.update(QUIET)
     from pocketmesh import SQLitePersistence
-    from pocketmesh_testing.agents import a2a_agent, remote_agent
-    from pocketmesh_testing.scenarios import load_flows
+    from pocketmesh_testing.conversations.agents import a2a_agent, remote_agent
+    from pocketmesh_testing.conversations.collection import load_flows
 
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "runs.sqlite"

@@ -8,10 +8,10 @@ serve many concurrent runs. The current run is found through a context variable,
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import inspect
 from typing import TYPE_CHECKING, Any, Awaitable
 
+from .current import current as _current
 from .errors import PersistenceError, StepLimitError, UnknownActionError
 from .log import logger
 from .node import BaseNode, maybe_await
@@ -23,19 +23,10 @@ from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook
 if TYPE_CHECKING:
     from .flow import Flow
 
-_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
-    "pocketmesh_run", default=None
-)
-
 _new_tuple = tuple.__new__
 
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
-
-
-def current_run() -> RunContext | None:
-    """The run whose node is executing in this task, if any."""
-    return _current.get()
 
 
 class Paused(Exception):

@@ -6,7 +6,8 @@ import uuid
 from collections import deque
 from typing import Any, Mapping
 
-from .context import OutOfBudget, Paused, RunContext, current_run
+from .context import OutOfBudget, Paused, RunContext
+from .current import current_run
 from .errors import PersistenceError, RunFinishedError
 from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import clock
+from .current import current_run
 from .errors import ActionTypeError, BatchItemsError, WiringError
 from .types import DEFAULT_ACTION, Action, Params, SharedState, WaitSeconds
 
@@ -243,8 +244,6 @@ class BaseNode:
 
         Works with or without ``await``; artifacts of one run are delivered in order.
         """
-        from .context import current_run
-
         ctx = current_run()
         if ctx is None:
             raise RuntimeError(

@@ -16,9 +16,9 @@ from pocketmesh_testing.errors import (
     UnscriptedCallError,
     UnusedRepliesError,
 )
-from pocketmesh_testing.fake_llm import FakeCall, FakeLLM
-from pocketmesh_testing.llm_replies import ErrorReply, RawReply, StreamReply, TextReply, ToolCallReply
-from pocketmesh_testing.persistence import PersistenceConformance, check_persistence_conformance
+from pocketmesh_testing.doubles.fake_llm import FakeCall, FakeLLM
+from pocketmesh_testing.doubles.llm_replies import ErrorReply, RawReply, StreamReply, TextReply, ToolCallReply
+from pocketmesh_testing.doubles.conformance import PersistenceConformance, check_persistence_conformance
 
 __all__ = [
     "Agent",
@@ -44,16 +44,16 @@ __all__ = [
 ]
 
 _LAZY = {"Agent", "Conversation", "Reply", "a2a_agent", "remote_agent"}
-"""Names from ``pocketmesh_testing.agents``, imported on first use: they pull in the A2A stack,
+"""Names from ``pocketmesh_testing.conversations.agents``, imported on first use: they pull in the A2A stack,
 which a test run that never talks to an agent should not pay for at start-up."""
 
 if TYPE_CHECKING:
-    from pocketmesh_testing.agents import Agent, Conversation, Reply, a2a_agent, remote_agent
+    from pocketmesh_testing.conversations.agents import Agent, Conversation, Reply, a2a_agent, remote_agent
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        from pocketmesh_testing import agents
+        from pocketmesh_testing.conversations import agents
 
         return getattr(agents, name)
     raise AttributeError(f"module 'pocketmesh_testing' has no attribute {name!r}")

@@ -1,6 +1,8 @@
 """pytest entry point of pocketmesh_testing: options, ini keys, markers and hooks only.
 
-Fixtures live in ``pocketmesh_testing.fixtures``; everything else in its own module.
+One module registers all three rooms; the work is done in them. Fixtures are grouped per
+room (``doubles.fixtures``: the fake LLM, cassettes, persistence; ``conversations.fixtures``:
+agents and snapshots) and registered below through ``pytest_plugins``.
 """
 
 from __future__ import annotations
@@ -12,11 +14,18 @@ from typing import Any
 
 import pytest
 
-from pocketmesh_testing.cassettes import RECORD_MODES
-from pocketmesh_testing.network import guard
-from pocketmesh_testing.settings import CALL_FAILED, SETTINGS, USED_CASSETTES, settings_from_config
+from pocketmesh_testing.doubles.cassettes import RECORD_MODES
+from pocketmesh_testing.doubles.network import guard
+from pocketmesh_testing.settings import (
+    CALL_FAILED,
+    SETTINGS,
+    TRANSCRIPTS,
+    USED_CASSETTES,
+    is_scenario_file,
+    settings_from_config,
+)
 
-pytest_plugins = ["pocketmesh_testing.fixtures", "pocketmesh_testing.scenario_plugin"]
+pytest_plugins = ["pocketmesh_testing.doubles.fixtures", "pocketmesh_testing.conversations.fixtures"]
 
 _MARKERS = (
     "allow_network: let this test reach hosts outside loopback (the network guard is off for it).",
@@ -31,6 +40,7 @@ _PARTIAL = pytest.StashKey[set[Path]]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("pocketmesh", "pocketmesh flow testing")
+    # -- doubles: network guard, cassettes, async tests
     group.addoption(
         "--pocketmesh-record-mode", dest="pocketmesh_record_mode", choices=RECORD_MODES, default=None,
         help="cassette record mode (default: ini pocketmesh_record_mode, else 'none' when $CI is set, "
@@ -57,6 +67,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="linelist", default=[])
     parser.addini("pocketmesh_mark_async_tests", "run `async def` tests under pytest-asyncio without "
                   "marking them.", type="bool", default=True)
+    # -- conversations: scenario files, live agents, transcripts
+    group.addoption(
+        "--pocketmesh-agent-url", dest="pocketmesh_agent_url", action="append", metavar="[AGENT=]URL",
+        help="play scenarios against the live agent at URL (all of them, or those whose `agent` is AGENT, "
+        "e.g. pocketmesh.examples.greeting:flows=http://127.0.0.1:4000). Also $POCKETMESH_AGENT_URL.",
+    )
+    group.addoption(
+        "--pocketmesh-agent-db", dest="pocketmesh_agent_db", action="append", metavar="[AGENT=]PATH",
+        help="SQLite file of the live agent, to check `shared` expectations and snapshots. Also $POCKETMESH_AGENT_DB.",
+    )
+    group.addoption(
+        "--pocketmesh-transcripts", dest="pocketmesh_transcripts", action="store_true",
+        help="print the transcript of every scenario played, passed or not.",
+    )
+    parser.addini("pocketmesh_scenario_dirs", "directories (from the rootdir) whose *.yaml files are scenarios.",
+                  type="args", default=["scenarios"])
+    parser.addini("pocketmesh_agent_url", "default for --pocketmesh-agent-url.", type="args", default=[])
+    parser.addini("pocketmesh_agent_db", "default for --pocketmesh-agent-db.", type="args", default=[])
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,6 +94,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[USED_CASSETTES] = set()
     config.stash[_COLLECTED] = set()
     config.stash[_PARTIAL] = set()
+    config.stash[TRANSCRIPTS] = {}
     guard.install()
 
 
@@ -128,10 +157,24 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     session.config.stash[_COLLECTED].update(Path(str(item.path)).resolve() for item in session.items)
 
 
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
+    if is_scenario_file(file_path, parent.config.stash[SETTINGS]):
+        from pocketmesh_testing.conversations.collection import ScenarioFile
+
+        return ScenarioFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+    return None
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    if not config.stash[SETTINGS].report_unused_cassettes:
-        return
-    from pocketmesh_testing.cassettes import find_unused_cassettes
+    settings = config.stash[SETTINGS]
+    if settings.report_unused_cassettes:
+        _report_unused_cassettes(terminalreporter, config)
+    if settings.show_transcripts:
+        _report_transcripts(terminalreporter, config)
+
+
+def _report_unused_cassettes(terminalreporter: Any, config: pytest.Config) -> None:
+    from pocketmesh_testing.doubles.cassettes import find_unused_cassettes
 
     unused = find_unused_cassettes(
         config.stash[_COLLECTED], config.stash[USED_CASSETTES], partial_modules=sorted(config.stash[_PARTIAL])
@@ -146,6 +189,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
                                 f"if their tests are gone.")
 
 
-# -- flow properties (pocketmesh_testing.properties / stateful / gate) --------------------------
+def _report_transcripts(terminalreporter: Any, config: pytest.Config) -> None:
+    transcripts = config.stash.get(TRANSCRIPTS, {})
+    outcomes: dict[str, str] = {}
+    for outcome in ("passed", "failed", "skipped", "error"):
+        for report in terminalreporter.stats.get(outcome, []):
+            outcomes.setdefault(getattr(report, "nodeid", ""), outcome)
+    terminalreporter.section("pocketmesh scenario transcripts")
+    for nodeid, lines in transcripts.items():
+        outcome = outcomes.get(nodeid, "?")
+        terminalreporter.write_line(
+            f"{nodeid}: {outcome.upper()}", bold=True, green=outcome == "passed", red=outcome in ("failed", "error")
+        )
+        for line in lines[1:]:
+            terminalreporter.write_line(line)
+
+
+# -- properties: Hypothesis profiles --------------------------------------------------------------
 # Registered at plugin load, before Hypothesis reads --hypothesis-profile in pytest_configure.
-import pocketmesh_testing.profiles  # noqa: E402,F401  (the dev and release profiles)
+import pocketmesh_testing.properties.profiles  # noqa: E402,F401  (the dev and release profiles)

@@ -1,4 +1,8 @@
-"""The plugin's resolved configuration, kept on ``config.stash``."""
+"""The plugin's resolved configuration, kept on ``config.stash``: one object for all three rooms.
+
+Reading it imports nothing heavy, so registering the plugin stays cheap: the A2A stack loads
+only when a scenario file is collected or a test asks for an agent.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,62 @@ from pathlib import Path
 
 import pytest
 
-from pocketmesh_testing.cassettes import (
+from pocketmesh_testing.doubles.cassettes import (
     DEFAULT_FILTER_HEADERS,
     DEFAULT_FILTER_QUERY,
     CassetteSettings,
     resolve_record_mode,
 )
 
-__all__ = ["CALL_FAILED", "SETTINGS", "USED_CASSETTES", "PluginSettings", "settings_from_config", "settings_of"]
+__all__ = [
+    "CALL_FAILED",
+    "SETTINGS",
+    "TRANSCRIPTS",
+    "USED_CASSETTES",
+    "PluginSettings",
+    "is_scenario_file",
+    "settings_from_config",
+    "settings_of",
+]
 
 
 @dataclass(frozen=True)
 class PluginSettings:
-    """What the options and ini keys decided for this session."""
+    """What the options, ini keys and environment decided for this session."""
 
     network_guard: bool = True
     allowed_hosts: tuple[str, ...] = ()
     cassette: CassetteSettings = field(default_factory=CassetteSettings)
     mark_async_tests: bool = True
     report_unused_cassettes: bool = False
+    scenario_dirs: tuple[Path, ...] = ()
+    """Resolved directories whose ``*.yaml`` files are scenarios."""
+    agent_urls: tuple[str, ...] = ()
+    """``[AGENT=]URL`` entries: scenarios play against these live agents."""
+    agent_dbs: tuple[str, ...] = ()
+    """``[AGENT=]PATH`` entries: the live agents' SQLite files, for ``shared`` checks."""
+    show_transcripts: bool = False
 
 
 SETTINGS = pytest.StashKey[PluginSettings]()
 USED_CASSETTES = pytest.StashKey[set[Path]]()
 CALL_FAILED = pytest.StashKey[bool]()
+TRANSCRIPTS = pytest.StashKey[dict[str, list[str]]]()
+"""Transcript lines of every scenario played in the session, by node id."""
+
+
+def _setting(config: pytest.Config, option: str, env: str, ini: str) -> tuple[str, ...]:
+    """The command line first, then the environment (comma or space separated), then the ini."""
+    given = config.getoption(option, default=None) or []
+    if given:
+        return tuple(given)
+    if os.environ.get(env):
+        return tuple(v for v in os.environ[env].replace(",", " ").split() if v)
+    return tuple(str(v) for v in config.getini(ini) or [])
 
 
 def settings_from_config(config: pytest.Config) -> PluginSettings:
-    """Read the ``--pocketmesh-*`` options and ``pocketmesh_*`` ini keys."""
+    """Read the ``--pocketmesh-*`` options, ``pocketmesh_*`` ini keys and environment."""
     def lines(name: str) -> tuple[str, ...]:
         return tuple(str(v).strip().lower() for v in config.getini(name) if str(v).strip())
 
@@ -55,9 +87,30 @@ def settings_from_config(config: pytest.Config) -> PluginSettings:
         cassette=cassette,
         mark_async_tests=bool(config.getini("pocketmesh_mark_async_tests")),
         report_unused_cassettes=bool(config.getoption("pocketmesh_unused_cassettes")),
+        scenario_dirs=tuple(
+            (config.rootpath / str(entry)).resolve()
+            for entry in config.getini("pocketmesh_scenario_dirs") or ["scenarios"]
+        ),
+        agent_urls=_setting(config, "pocketmesh_agent_url", "POCKETMESH_AGENT_URL", "pocketmesh_agent_url"),
+        agent_dbs=_setting(config, "pocketmesh_agent_db", "POCKETMESH_AGENT_DB", "pocketmesh_agent_db"),
+        show_transcripts=bool(config.getoption("pocketmesh_transcripts", default=False)),
     )
 
 
 def settings_of(config: pytest.Config) -> PluginSettings:
     """The settings stored by the plugin at configure time."""
     return config.stash[SETTINGS]
+
+
+def is_scenario_file(path: Path, settings: PluginSettings) -> bool:
+    """True for ``*.yaml`` / ``*.yml`` under a scenario directory (not in cassettes or ``__*`` dirs)."""
+    if path.suffix not in (".yaml", ".yml"):
+        return False
+    resolved = path.resolve()
+    for base in settings.scenario_dirs:
+        try:
+            inner = resolved.relative_to(base)
+        except ValueError:
+            continue
+        return not any(p == "cassettes" or p.startswith("__") for p in inner.parts[:-1])
+    return False

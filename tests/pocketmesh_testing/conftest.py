@@ -10,7 +10,7 @@ import pytest
 import hypothesis  # noqa: F401
 import openai  # noqa: F401
 import pocketmesh  # noqa: F401
-import pocketmesh_testing.fixtures  # noqa: F401
+import pocketmesh_testing.doubles.fixtures  # noqa: F401
 import pocketmesh_testing.plugin  # noqa: F401
 import pytest_asyncio  # noqa: F401
 import syrupy  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_scenarios import GREETING, STREAMING
+from .conversations.test_scenarios import GREETING, STREAMING
 
 STORE_TESTS = """
 import pytest
@@ -32,8 +32,8 @@ async def test_agent_state(a2a_agent, shared_snapshot):
 LLM_TESTS = """
 import json, os
 import openai, pytest
-from pocketmesh_testing.llm_replies import TextReply, render
-from pocketmesh_testing.loopback import LoopbackServer
+from pocketmesh_testing.doubles.llm_replies import TextReply, render
+from pocketmesh_testing.doubles.loopback import LoopbackServer
 
 @pytest.fixture
 def base_url():

@@ -12,7 +12,7 @@ from pocketmesh import Flow
 from pocketmesh.examples import fallback, greeting, llm, retry_loop, subflow
 from pocketmesh_testing import FakeLLM
 from pocketmesh_testing.properties import assert_resume_idempotent, assert_terminates
-from pocketmesh_testing.strategies import outside_world
+from pocketmesh_testing.properties.strategies import outside_world
 
 pytestmark = pytest.mark.flow_property
 

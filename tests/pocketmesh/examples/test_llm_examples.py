@@ -12,7 +12,7 @@ import pytest
 
 from pocketmesh.examples.llm import build_router
 from pocketmesh_testing import FakeLLM
-from pocketmesh_testing.loopback import LoopbackServer
+from pocketmesh_testing.doubles.loopback import LoopbackServer
 
 CASSETTE = Path(__file__).parent / "cassettes" / "test_llm_examples" / "router_replay.yaml"
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from pocketmesh import BaseNode, Flow, PersistenceError, load_run_record
-from pocketmesh_testing.persistence import PersistenceConformance
+from pocketmesh_testing.doubles.conformance import PersistenceConformance
 from tests.pocketmesh.persistence.conftest import drop_backend
 
 psycopg = pytest.importorskip(

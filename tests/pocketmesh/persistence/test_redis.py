@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from pocketmesh import BaseNode, Flow, PersistenceError, cancel_run
-from pocketmesh_testing.persistence import PersistenceConformance
+from pocketmesh_testing.doubles.conformance import PersistenceConformance
 from tests.pocketmesh.persistence.conftest import drop_backend
 
 redis = pytest.importorskip("redis", reason="Redis tests need redis-py: pip install 'pocketmesh[redis]'")

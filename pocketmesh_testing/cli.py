@@ -1,0 +1,46 @@
+"""``pocketmesh`` subcommands this package adds through the ``pocketmesh.commands`` entry points."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_demo_command(commands: Any) -> None:
+    """Register ``pocketmesh demo``: serve the example agents and play the scenarios live."""
+    demo = commands.add_parser(
+        "demo",
+        help="serve the example agents over A2A and play the scenario suite against them",
+        description=(
+            "Start `pocketmesh serve` for each agent the scenario files name (127.0.0.1, runs in "
+            "SQLite), play every scenario against the live server, print the transcripts and a verdict."
+        ),
+    )
+    demo.add_argument("targets", nargs="*", metavar="MODULE:ATTR", help="agents to serve (default: those the scenarios name)")
+    demo.add_argument("--scenarios", action="append", metavar="DIR", help="scenario directory (default: scenarios)")
+    demo.add_argument("--db", default="pocketmesh.sqlite", metavar="PATH", help="SQLite file (default: ./pocketmesh.sqlite)")
+    demo.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from pocketmesh_testing.demo import run_main_job
+
+    return run_main_job(args.targets or None, scenario_dirs=tuple(args.scenarios or ("scenarios",)), db=args.db)
+
+
+def add_gate_command(commands: Any) -> None:
+    """Register ``pocketmesh gate``: flow properties and scenarios as a release gate."""
+    gate = commands.add_parser(
+        "gate",
+        help="run flow property tests and scenarios under the release profile, with coverage thresholds",
+        add_help=False,  # --help goes to the gate's own parser, which knows its options
+        prefix_chars="\0",  # hand every argument, options included, to the gate's own parser
+    )
+    gate.add_argument("gate_args", nargs=argparse.REMAINDER)
+    gate.set_defaults(handler=_gate)
+
+
+def _gate(args: argparse.Namespace) -> int:
+    from pocketmesh_testing.properties.gate import main
+
+    return main(args.gate_args)

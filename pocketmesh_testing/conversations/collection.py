@@ -1,0 +1,250 @@
+"""Scenario files as pytest tests: each YAML file under the scenario directories is a
+:class:`ScenarioFile`, each scenario in it a :class:`ScenarioItem`.
+
+Where a scenario's agent comes from, first match wins:
+
+1. ``--pocketmesh-agent-url SPEC=URL`` (or ``$POCKETMESH_AGENT_URL`` / ini
+   ``pocketmesh_agent_url``) for a scenario whose ``agent`` is ``SPEC``;
+2. ``--pocketmesh-agent-url URL``: every scenario talks to the live agent at ``URL``;
+3. the scenario's ``agent``: ``module:attr`` of a dict of flows, served in-process, or a URL.
+
+A live agent is reached through its card; scenarios for a skill it lacks are skipped, and so
+are scenarios that script fake LLM replies, unless the agent was started with its model at
+``http://127.0.0.1:$POCKETMESH_FAKE_LLM_PORT/v1`` (as ``pocketmesh demo`` does). Shared-state
+expectations against a live agent need its store: ``--pocketmesh-agent-db [SPEC=]PATH``
+(its SQLite file).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pocketmesh import BaseNode
+from pocketmesh_testing.conversations.agents import Agent, a2a_agent, remote_agent
+from pocketmesh_testing.conversations.format import Scenario, ScenarioFormatError, load_scenarios
+from pocketmesh_testing.conversations.player import (
+    FAKE_LLM_PORT_ENV,
+    ScenarioMismatchError,
+    environment,
+    fake_llm_for,
+    play,
+)
+from pocketmesh_testing.conversations.transcript import plain, render_mismatch, render_transcript
+from pocketmesh_testing.settings import TRANSCRIPTS, settings_of
+
+__all__ = ["AgentTarget", "ScenarioFile", "ScenarioItem", "load_flows", "resolve_target"]
+
+@dataclass(frozen=True)
+class AgentTarget:
+    """Which agent a scenario talks to: flows to serve in-process (``spec``) or a live ``url``."""
+
+    spec: str | None
+    url: str | None = None
+    db: str | None = None
+
+    def describe(self) -> str:
+        """For transcripts."""
+        return self.url if self.url else f"{self.spec} (in-process)"
+
+
+def _pairs(values: Iterable[str]) -> tuple[dict[str, str], str | None]:
+    """``SPEC=VALUE`` entries as a dict, and the last bare ``VALUE`` (applies to everything)."""
+    mapped: dict[str, str] = {}
+    bare: str | None = None
+    for value in values:
+        spec, sep, rest = value.partition("=")
+        if sep and not spec.startswith(("http://", "https://")) and ":" in spec and not os.path.sep in spec:
+            mapped[spec.strip()] = rest.strip()
+        else:
+            bare = value.strip()
+    return mapped, bare
+
+
+def resolve_target(config: pytest.Config, scenario: Scenario) -> AgentTarget:
+    """The agent ``scenario`` plays against, given the command line, environment and ini."""
+    settings = settings_of(config)
+    urls, any_url = _pairs(settings.agent_urls)
+    dbs, any_db = _pairs(settings.agent_dbs)
+    spec = scenario.agent
+    url = (urls.get(spec) if spec else None) or any_url
+    if url is None and spec and spec.startswith(("http://", "https://")):
+        url = spec
+    if url is None and not spec:
+        raise ScenarioFormatError(
+            scenario.path, scenario.line, "agent",
+            "the scenario names no agent; add `agent: module:attr` (a dict of flows) or `agent: http://...`, "
+            "or pass --pocketmesh-agent-url URL.",
+        )
+    db = (dbs.get(spec) if spec else None) or any_db
+    return AgentTarget(spec, url, db if url else None)
+
+
+def load_flows(spec: str, root: Path | None = None) -> Mapping[str, BaseNode]:
+    """Import ``module:attr`` and check it is a dict of flows."""
+    module_name, _, attr = spec.partition(":")
+    if root is not None and str(root) not in sys.path:
+        # Scenarios name the project's own modules, as `pocketmesh serve` does from its cwd.
+        sys.path.insert(0, str(root))
+    module = importlib.import_module(module_name)
+    value: Any = module
+    for name in attr.split("."):
+        if not hasattr(value, name):
+            raise AttributeError(f"module {module_name!r} has no attribute {attr!r} (agent {spec!r}).")
+        value = getattr(value, name)
+    if not isinstance(value, Mapping) or not value or not all(isinstance(f, BaseNode) for f in value.values()):
+        raise TypeError(f"agent {spec!r} is a {type(value).__name__}, not a dict of skill id -> Flow; e.g. flows = {{'greet': Flow(Greet())}}.")
+    return value
+
+
+@dataclass(frozen=True)
+class _Crash:
+    path: str
+    lineno: int
+    message: str
+
+
+class ScenarioFailureRepr:
+    """A scenario failure as pytest prints it; ``reprcrash`` gives the one-line summary (``-rf``)."""
+
+    def __init__(self, lines: list[str], path: str, line: int, message: str) -> None:
+        self.lines = lines
+        self.reprcrash = _Crash(path, line, message)
+
+    def toterminal(self, tw: Any) -> None:
+        for line in self.lines:
+            tw.line(line)
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _relpath(config: pytest.Config, path: Path) -> str:
+    try:
+        return os.path.relpath(path, config.invocation_params.dir)
+    except ValueError:  # another drive on Windows
+        return str(path)
+
+
+class ScenarioFile(pytest.File):
+    """A YAML file of scenarios."""
+
+    def collect(self) -> Iterator[ScenarioItem]:
+        for scenario in load_scenarios(self.path):
+            item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
+            item.add_marker("scenario")
+            if scenario.skip:
+                item.add_marker(pytest.mark.skip(reason=scenario.skip))
+            yield item
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, ScenarioFormatError):
+            return f"invalid scenario file {excinfo.value.describe(_relpath(self.config, self.path))}"
+        return super().repr_failure(excinfo, style)
+
+
+class ScenarioItem(pytest.Item):
+    """One scenario: a conversation played turn by turn against its agent."""
+
+    def __init__(self, *, scenario: Scenario, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.scenario = scenario
+        self.target: AgentTarget | None = None
+        self.transcript: list[str] = []
+
+    def runtest(self) -> None:
+        self.target = target = resolve_target(self.config, self.scenario)
+        if target.url and self.scenario.uses_fake_llm and not os.environ.get(FAKE_LLM_PORT_ENV):
+            pytest.skip(
+                f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it "
+                f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
+                f"{FAKE_LLM_PORT_ENV}=PORT."
+            )
+        asyncio.run(self._play(target))
+
+    async def _play(self, target: AgentTarget) -> None:
+        agent = self._agent(target)
+        playback = None
+        try:
+            with ExitStack() as stack:
+                fake = stack.enter_context(fake_llm_for(self.scenario))
+                if self.scenario.cassette:
+                    stack.enter_context(self._cassette())
+                if target.url:
+                    skills = await agent.skills()
+                    if self.scenario.skill and self.scenario.skill not in skills:
+                        pytest.skip(f"the agent at {target.url} has no skill {self.scenario.skill!r} (it has {', '.join(skills)}).")
+                try:
+                    playback = await play(self.scenario, agent, fake=fake, update_snapshots=self._update_snapshots())
+                except ScenarioMismatchError as error:
+                    playback = error.playback
+                    raise
+        finally:
+            await agent.aclose()
+            conv = playback.conversation if playback else None
+            self.transcript = render_transcript(self._title(), conv.exchanges if conv else [])
+            self.config.stash.setdefault(TRANSCRIPTS, {})[self.nodeid] = self.transcript
+            for path in playback.written_snapshots if playback else []:
+                self.add_report_section("call", "snapshots", f"wrote {path}")
+
+    def _agent(self, target: AgentTarget) -> Agent:
+        if target.url:
+            persistence = None
+            if target.db:
+                from pocketmesh import SQLitePersistence
+
+                persistence = SQLitePersistence(target.db)
+            return remote_agent(target.url, persistence=persistence)
+        assert target.spec is not None
+        return a2a_agent(load_flows(target.spec, self.config.rootpath))
+
+    def _cassette(self) -> Any:
+        from contextlib import contextmanager
+
+        from pocketmesh_testing.doubles.cassettes import use_llm_cassette
+        from pocketmesh_testing.doubles.network import guard
+
+        path = self.scenario.path.parent / str(self.scenario.cassette)
+
+        @contextmanager
+        def active() -> Iterator[None]:
+            # Replaying needs no real key, but the openai client refuses to start without one.
+            key = {} if os.environ.get("OPENAI_API_KEY") else {"OPENAI_API_KEY": "sk-replayed-from-cassette"}
+            with environment(key), use_llm_cassette(path, settings_of(self.config).cassette) as cassette:
+                with guard.policy(enabled=guard.enabled and not cassette.may_record):
+                    yield
+
+        return active()
+
+    def _update_snapshots(self) -> bool:
+        return bool(self.config.getoption("update_snapshots", default=False))
+
+    def _title(self) -> str:
+        where = self.target.describe() if self.target else self.scenario.agent or "?"
+        skill = f", skill {self.scenario.skill}" if self.scenario.skill else ""
+        return f"scenario {self.scenario.name!r} against {where}{skill}"
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        error = excinfo.value
+        if not isinstance(error, (ScenarioMismatchError, ScenarioFormatError)):
+            return super().repr_failure(excinfo, style)
+        paint = self.config.get_terminal_writer().markup if self.config.get_terminal_writer().hasmarkup else plain
+        if isinstance(error, ScenarioFormatError):
+            return f"invalid scenario: {error.describe(_relpath(self.config, self.path))}"
+        conv = error.playback.conversation
+        shown = _relpath(self.config, self.path)
+        lines = render_transcript(self._title(), conv.exchanges if conv else [], paint)
+        lines += [""] + render_mismatch(error.mismatch, shown, paint)
+        return ScenarioFailureRepr(lines, shown, error.mismatch.line or self.scenario.line, str(error))
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.scenario.line - 1, f"scenario: {self.scenario.name}"

@@ -1,0 +1,202 @@
+"""``pocketmesh gate``: run the flow property tests and scenarios as a release gate.
+
+The gate runs pytest in a child process (so code coverage sees modules from their first import)
+under the ``release`` Hypothesis profile, keeps only ``flow_property`` / ``scenario`` items unless
+``--all``, records which ``node -action-> successor`` edges the runs took, and fails on any test
+failure or on edge / code coverage under the thresholds. This module is also the child's pytest
+plugin (``-p pocketmesh_testing.properties.gate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+_CHILD = "POCKETMESH_GATE_OUT"
+_COV = "POCKETMESH_GATE_COV"
+_ALL = "POCKETMESH_GATE_ALL"
+
+# In the child, start coverage before anything imports the code under test.
+_coverage: Any = None
+if os.environ.get(_CHILD) and os.environ.get(_COV):
+    import coverage
+
+    _coverage = coverage.Coverage.current()
+    if _coverage is None:
+        _coverage = coverage.Coverage(source=os.environ[_COV].split(os.pathsep), data_file=None)
+        _coverage.start()
+
+import pytest  # noqa: E402
+
+from pocketmesh_testing.properties import profiles  # noqa: E402,F401  (the child's --hypothesis-profile needs them)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The gate's options."""
+    parser = argparse.ArgumentParser(prog="pocketmesh gate", description=__doc__.splitlines()[0])
+    parser.add_argument("paths", nargs="*", help="test paths (default: tests and scenarios, where present)")
+    parser.add_argument("--all", action="store_true", help="run every test, not only flow properties and scenarios")
+    parser.add_argument("--profile", default="release", help="Hypothesis profile (default: release)")
+    parser.add_argument("--min-edge-coverage", type=float, default=0.0, metavar="PCT",
+                        help="fail below this percentage of wired flow edges taken (default: 0)")
+    parser.add_argument("--min-code-coverage", type=float, default=None, metavar="PCT",
+                        help="fail below this percentage of line coverage of --cov (default: not measured)")
+    parser.add_argument("--cov", action="append", default=None, metavar="SOURCE",
+                        help="package or directory to measure (repeatable; default: the current directory)")
+    parser.add_argument("--report-md", metavar="PATH", help="also write the report as markdown")
+    parser.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML for CI")
+    parser.add_argument("--failures-dir", default=".pocketmesh/failures", metavar="DIR",
+                        help="where minimal failing examples are written (default: .pocketmesh/failures)")
+    parser.epilog = "Arguments after -- go to pytest as they are."
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the gate; returns the exit status (0 when everything passed and coverage is enough)."""
+    given = list(sys.argv[1:] if argv is None else argv)
+    split = given.index("--") if "--" in given else len(given)
+    args = build_parser().parse_args(given[:split])
+    args.pytest_args = given[split + 1 :]
+    paths = args.paths or [p for p in ("tests", "scenarios") if Path(p).exists()]
+    if not paths:
+        print("pocketmesh gate: no test paths given and neither tests/ nor scenarios/ exists.", file=sys.stderr)
+        return 4
+    measure_code = args.min_code_coverage is not None or args.cov is not None
+    with tempfile.TemporaryDirectory(prefix="pocketmesh-gate-") as scratch:
+        out = Path(scratch) / "gate.json"
+        env = {**os.environ, _CHILD: str(out), "POCKETMESH_FAILURES_DIR": args.failures_dir}
+        if measure_code:
+            env[_COV] = os.pathsep.join(args.cov or [os.getcwd()])
+        if args.all:
+            env[_ALL] = "1"
+        command = [sys.executable, "-m", "pytest", "-p", "pocketmesh_testing.properties.gate", f"--hypothesis-profile={args.profile}",
+                   *paths, *args.pytest_args]
+        if args.junit_xml:
+            command.append(f"--junitxml={args.junit_xml}")
+        status = subprocess.call(command, env=env)
+        data = json.loads(out.read_text()) if out.exists() else {"edges": {}, "code": None, "tests": {}}
+    report, ok = render(data, args)
+    print(report)
+    if args.report_md:
+        Path(args.report_md).write_text(report_markdown(data, args), encoding="utf-8")
+    if status != 0:
+        return int(status)
+    return 0 if ok else 1
+
+
+def _edge_totals(edges: dict[str, Any]) -> tuple[int, int]:
+    taken = sum(len({tuple(e) for e in f["taken"]} & {tuple(e) for e in f["edges"]}) for f in edges.values())
+    return taken, sum(len(f["edges"]) for f in edges.values())
+
+
+def _percent(part: int, whole: int) -> float:
+    return 100.0 * part / whole if whole else 100.0
+
+
+def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
+    """The terminal report, and whether the coverage thresholds are met."""
+    edges = data.get("edges", {})
+    lines = ["", "pocketmesh gate", f"{'flow':<32} {'edges':>9} {'covered':>8}"]
+    for name, item in sorted(edges.items()):
+        wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
+        lines.append(f"{name:<32} {len(taken & wired):>4}/{len(wired):<4} {_percent(len(taken & wired), len(wired)):>7.1f}%")
+        lines.extend(f"    untested edge: {n} -{a}-> {s}" for n, a, s in sorted(wired - taken))
+    taken, wired = _edge_totals(edges)
+    edge_pct = _percent(taken, wired)
+    ok = True
+    lines.append(f"{'flow edge coverage':<32} {taken:>4}/{wired:<4} {edge_pct:>7.1f}%  (minimum {args.min_edge_coverage:g}%)")
+    if edge_pct < args.min_edge_coverage:
+        ok = False
+        lines.append(f"FAIL: flow edge coverage {edge_pct:.1f}% is under --min-edge-coverage={args.min_edge_coverage:g}; "
+                     f"add property tests or scenarios that take the untested edges above.")
+    code = data.get("code")
+    if code is not None:
+        lines.append(f"{'code coverage':<32} {'':>9} {code:>7.1f}%  (minimum {args.min_code_coverage or 0:g}%)")
+        if args.min_code_coverage is not None and code < args.min_code_coverage:
+            ok = False
+            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}.")
+    tests = data.get("tests", {})
+    lines.append("tests: " + ", ".join(f"{v} {k}" for k, v in sorted(tests.items())) if tests else "tests: none ran")
+    return "\n".join(lines), ok
+
+
+def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
+    """The report as markdown."""
+    edges = data.get("edges", {})
+    out = ["# pocketmesh gate", "", "| flow | edges taken | coverage |", "|---|---|---|"]
+    for name, item in sorted(edges.items()):
+        wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
+        out.append(f"| {name} | {len(taken & wired)}/{len(wired)} | {_percent(len(taken & wired), len(wired)):.1f}% |")
+    taken, wired = _edge_totals(edges)
+    out += ["", f"Flow edge coverage: **{_percent(taken, wired):.1f}%** (minimum {args.min_edge_coverage:g}%)"]
+    missing = [(name, e) for name, item in sorted(edges.items())
+               for e in sorted({tuple(x) for x in item["edges"]} - {tuple(x) for x in item["taken"]})]
+    if missing:
+        out += ["", "Untested edges:", ""] + [f"- `{name}`: `{n} -{a}-> {s}`" for name, (n, a, s) in missing]
+    if data.get("code") is not None:
+        out += ["", f"Code coverage: **{data['code']:.1f}%**"]
+    tests = data.get("tests", {})
+    out += ["", "Tests: " + (", ".join(f"{v} {k}" for k, v in sorted(tests.items())) or "none ran"), ""]
+    return "\n".join(out)
+
+
+# -- the child's pytest plugin ------------------------------------------------------------------
+
+_recorder: Any = None
+_outcomes: dict[str, int] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _recorder
+    if not os.environ.get(_CHILD):
+        return
+    from pocketmesh_testing.properties.edges import EdgeRecorder
+
+    _recorder = EdgeRecorder().__enter__()
+    import pocketmesh
+
+    # every run of the session, not only the properties' own
+    pocketmesh.observe(lambda flow, result: _recorder.record(flow, result.trace))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get(_CHILD) or os.environ.get(_ALL):
+        return
+    keep = [i for i in items if i.get_closest_marker("flow_property") or i.get_closest_marker("scenario")]
+    dropped = [i for i in items if i not in keep]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call" or report.outcome != "passed":
+        _outcomes[report.outcome] = _outcomes.get(report.outcome, 0) + 1
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Any:
+    # Read coverage here, inside pytest-cov's own wrapper, while its data is still live.
+    result = yield
+    target = os.environ.get(_CHILD)
+    if target:
+        code = None
+        if _coverage is not None:
+            import io
+
+            try:
+                code = float(_coverage.report(file=io.StringIO()))
+            except Exception:  # no data (nothing measured was imported)
+                code = 0.0
+        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes}
+        Path(target).write_text(json.dumps(data), encoding="utf-8")
+    return result
