@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Awaitable
 from .current import current as _current
 from .errors import PersistenceError, StepLimitError, UnknownActionError
 from .log import logger
-from .node import BaseNode, maybe_await
+from .node import BaseNode
 from .persistence.base import Persistence
 from .results import StatusState, StatusUpdate, TraceStep
 from .runs import RunRecord, save_run_record
+from .threads import call
 from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
 
 if TYPE_CHECKING:
@@ -75,6 +76,7 @@ class RunContext:
         self.prefix: list[str] = []
         self.last_step: TraceStep | None = None
         self._pending_artifacts: asyncio.Future[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._failed_at: dict[int, str] = {}
 
     @property
@@ -90,6 +92,7 @@ class RunContext:
     async def drive(self) -> Action | None:
         """Run (or continue) the flow from the record's position; returns the final action."""
         token = _current.set(self)
+        self._loop = asyncio.get_running_loop()
         try:
             return await self.run_flow(self.flow, self.flow.params, self.record.position or None)
         finally:
@@ -105,9 +108,9 @@ class RunContext:
         if position:
             prep = position[0].get("prep")
         else:
-            prep = await maybe_await(flow.prepare(self.shared, params))
+            prep = await call(flow.prepare, self.shared, params)
         last = await self.loop(flow, defaults, position, prep)
-        action = await maybe_await(flow.finalize(self.shared, prep, last, params))
+        action = await call(flow.finalize, self.shared, prep, last, params)
         return DEFAULT_ACTION if action is None else action
 
     async def loop(
@@ -279,9 +282,18 @@ class RunContext:
         return None
 
     def emit_artifact(self, artifact: Any) -> Any:
-        """Call the artifact hook now; async hooks are chained so artifacts keep their order."""
+        """Call the artifact hook now; async hooks are chained so artifacts keep their order.
+
+        Called from a worker thread (a synchronous node), the hook runs on the run's event loop
+        and this returns once it has the artifact.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            if self._loop is None:
+                raise
+            return asyncio.run_coroutine_threadsafe(self._deliver(artifact), self._loop).result()
         hook = self.on_artifact
-        loop = asyncio.get_running_loop()
         done: asyncio.Future[Any] = loop.create_future()
         if hook is None:
             done.set_result(None)
@@ -299,6 +311,9 @@ class RunContext:
 
         self._pending_artifacts = asyncio.ensure_future(deliver())
         return self._pending_artifacts
+
+    async def _deliver(self, artifact: Any) -> None:
+        await self.emit_artifact(artifact)
 
     async def flush_artifacts(self) -> None:
         pending, self._pending_artifacts = self._pending_artifacts, None

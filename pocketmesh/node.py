@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 from . import clock
 from .current import current_run
 from .errors import ActionTypeError, BatchItemsError, WiringError
+from .threads import call, run_sync
 from .types import DEFAULT_ACTION, Action, Params, SharedState, WaitSeconds
 
 if TYPE_CHECKING:
@@ -29,16 +30,9 @@ def wiring_generation() -> int:
     return _wiring_generation
 
 
-async def maybe_await(value: Any) -> Any:
-    """Await ``value`` if it is awaitable: lifecycle methods may be sync or async."""
-    if inspect.isawaitable(value):
-        return await value
-    return value
-
-
 _SKIP, _AWAIT, _CALL = "skip", "await", "call"
 """How the runtime invokes a lifecycle method: not at all (the no-op default), by awaiting it
-(an ``async def``), or by calling it and awaiting the result only if it is awaitable."""
+(an ``async def``), or in a worker thread (a plain ``def``; see :mod:`pocketmesh.threads`)."""
 
 
 class _Plan(NamedTuple):
@@ -242,7 +236,8 @@ class BaseNode:
     def emit_artifact(self, artifact: Any) -> Any:
         """Deliver ``artifact`` to the current run's ``on_artifact`` hook.
 
-        Works with or without ``await``; artifacts of one run are delivered in order.
+        Works with or without ``await``; artifacts of one run are delivered in order. From a
+        synchronous method (which runs in a worker thread) it returns once the hook has it.
         """
         ctx = current_run()
         if ctx is None:
@@ -272,9 +267,7 @@ class BaseNode:
         elif how is _SKIP:
             prep = None
         else:
-            prep = self.prepare(shared, params)
-            if inspect.isawaitable(prep):
-                prep = await prep
+            prep = await run_sync(self.prepare, shared, params)
         if plan.batch:
             result: Any = await self._execute_batch(ctx, prep, shared, params)
         elif self.max_retries != 1 or plan.fallback:
@@ -287,18 +280,14 @@ class BaseNode:
             elif how is _SKIP:
                 result = None
             else:
-                result = self.execute(prep, shared, params, 0)
-                if inspect.isawaitable(result):
-                    result = await result
+                result = await run_sync(self.execute, prep, shared, params, 0)
         how = plan.finalize
         if how is _AWAIT:
             action = await self.finalize(shared, prep, result, params)
         elif how is _SKIP:
             return DEFAULT_ACTION
         else:
-            action = self.finalize(shared, prep, result, params)
-            if inspect.isawaitable(action):
-                action = await action
+            action = await run_sync(self.finalize, shared, prep, result, params)
         if action is None:
             return DEFAULT_ACTION
         if action.__class__ is not str and not isinstance(action, str) or not action:
@@ -312,10 +301,10 @@ class BaseNode:
         attempts = self.max_retries
         for attempt in range(attempts):
             try:
-                return await maybe_await(self.execute(prep, shared, params, attempt))
+                return await call(self.execute, prep, shared, params, attempt)
             except Exception as error:
                 if attempt + 1 >= attempts:
-                    return await maybe_await(self.execute_fallback(prep, error, shared, params, attempt))
+                    return await call(self.execute_fallback, prep, error, shared, params, attempt)
                 await self._wait_before_retry(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -324,12 +313,10 @@ class BaseNode:
         run_item: Callable[..., Any] = self.execute_item  # type: ignore[attr-defined]
         for attempt in range(attempts):
             try:
-                return await maybe_await(run_item(item, shared, params, attempt))
+                return await call(run_item, item, shared, params, attempt)
             except Exception as error:
                 if attempt + 1 >= attempts:
-                    return await maybe_await(
-                        self.execute_item_fallback(item, error, shared, params, attempt)
-                    )
+                    return await call(self.execute_item_fallback, item, error, shared, params, attempt)
                 await self._wait_before_retry(attempt)
         raise AssertionError("unreachable")  # pragma: no cover
 
