@@ -21,6 +21,8 @@ from pocketmesh_testing.settings import (
     SETTINGS,
     TRANSCRIPTS,
     USED_CASSETTES,
+    activate,
+    deactivate,
     is_scenario_file,
     settings_from_config,
 )
@@ -85,12 +87,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="args", default=["scenarios"])
     parser.addini("pocketmesh_agent_url", "default for --pocketmesh-agent-url.", type="args", default=[])
     parser.addini("pocketmesh_agent_db", "default for --pocketmesh-agent-db.", type="args", default=[])
+    parser.addini("pocketmesh_simulator_model", "model of simulated users and judges (default gpt-4o-mini).",
+                  default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     config.stash[SETTINGS] = settings_from_config(config)
+    activate(config.stash[SETTINGS])
     config.stash[USED_CASSETTES] = set()
     config.stash[_COLLECTED] = set()
     config.stash[_PARTIAL] = set()
@@ -100,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guard.uninstall()
+    if SETTINGS in config.stash:
+        deactivate(config.stash[SETTINGS])
 
 
 def _is_coroutine_test(obj: Any) -> bool:

@@ -4,7 +4,8 @@ vcrpy stays the engine (patching, the file format, record modes); this module ad
 traffic needs: secrets never reach the file, JSON bodies match by structure, lookups go
 through an index keyed by the whole request rather than a scan of every interaction, and a
 request with no recording fails naming the closest recorded one. vcrpy is imported only when
-a cassette is actually used.
+a cassette is actually used. A simulated user's and a judge's requests are keyed without their
+host (see :mod:`~pocketmesh_testing.doubles.simulation_traffic`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from pocketmesh_testing.errors import CassetteMissError
 from pocketmesh_testing.doubles.fake_llm import fake_llm_hosts
+from pocketmesh_testing.doubles.simulation_traffic import keyed_without_host
 
 __all__ = [
     "DEFAULT_FILTER_HEADERS",
@@ -254,12 +256,12 @@ def _cassette_class() -> type:
 # -- scrubbing and the safe serializer ---------------------------------------------------
 
 
-def _request_filter() -> Any:
+def _request_filter(pass_through: frozenset[str] = frozenset()) -> Any:
     def before_record_request(request: Any) -> Any:
-        hosts = fake_llm_hosts()
+        hosts = fake_llm_hosts() | pass_through
         if f"{request.host}:{request.port}" in hosts or request.host in hosts:
-            return None  # fake LLM traffic is answered by the fake, never recorded
-        return request
+            return None  # a fake LLM or a live agent under test answers for itself, unrecorded
+        return keyed_without_host(request)  # a simulated user's or judge's request
 
     return before_record_request
 
@@ -331,8 +333,10 @@ def _safe_dumper() -> type:
 
 
 @contextlib.contextmanager
-def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None) -> Iterator[LLMCassette]:
-    """Record or replay HTTP traffic (httpx, httpx2, requests, aiohttp...) through ``path``."""
+def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None, *,
+                     pass_through: Iterable[str] = ()) -> Iterator[LLMCassette]:
+    """Record or replay HTTP traffic (httpx, httpx2, requests, aiohttp...) through ``path``;
+    requests to ``pass_through`` (``host:port`` entries: a live agent under test) are left alone."""
     import vcr
 
     settings = settings or CassetteSettings()
@@ -347,7 +351,7 @@ def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None)
         filter_query_parameters=list(settings.filter_query),
         filter_post_data_parameters=list(settings.filter_body),
         filter_nested_post_data_parameters=True,
-        before_record_request=_request_filter(),
+        before_record_request=_request_filter(frozenset(pass_through)),
         before_record_response=_response_filter(settings),
         decode_compressed_response=True,
     )
