@@ -35,6 +35,7 @@ _MARKERS = (
     "cassette (default cassettes/<test module>/<test name>.yaml beside the test).",
     "flow_property: a Hypothesis property test of a flow, run by `pocketmesh gate`.",
     "scenario: a conversation scenario test, run by `pocketmesh gate`.",
+    "simulation: a simulated-user conversation from a scenario file, run by `pocketmesh gate`.",
 )
 _COLLECTED = pytest.StashKey[set[Path]]()
 _PARTIAL = pytest.StashKey[set[Path]]()
@@ -166,9 +167,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
     if is_scenario_file(file_path, parent.config.stash[SETTINGS]):
-        from pocketmesh_testing.conversations.collection import ScenarioFile
+        from pocketmesh_testing.conversations.simulation_file import ConversationFile
 
-        return ScenarioFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return ConversationFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
 
 
