@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pocketmesh_testing.doubles.simulation_traffic import SIMULATION_HEADER
+from pocketmesh_testing.doubles.marked_requests import SIMULATION_HEADER
 from pocketmesh_testing.errors import CassetteMissError, PocketMeshTestingError, SimulationAnswerError, SimulationError
 
 __all__ = ["JUDGE_ANSWER", "NO_KEY", "USER_ANSWER", "Verdict", "ask_judge", "ask_user", "judge_messages",

@@ -21,7 +21,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -235,15 +234,15 @@ class SimulationItem(pytest.Item):
         path = self.spec.cassette_path
         recorded = self.config.stash.setdefault(_RECORDED, set())
         settings = settings_of(self.config).cassette
-        if settings.record_mode == "once" and path.resolve() in recorded:
+        if settings.record_mode in ("once", "all") and path.resolve() in recorded:
+            # An earlier simulation of this run wrote the shared cassette afresh: add to it.
             settings = replace(settings, record_mode="new_episodes")
-        with use_llm_cassette(path, settings, pass_through=_agent_host(self.target)) as cassette:
+        with use_llm_cassette(path, settings) as cassette:
             self.config.stash[USED_CASSETTES].add(path.resolve())
-            if cassette.may_record and not cassette.interactions:
+            if cassette.may_record and settings.record_mode != "new_episodes":
                 recorded.add(path.resolve())
-            # Replaying needs no key, but the openai client refuses to start without one.
-            replaying = not cassette.may_record or (cassette.interactions and settings.record_mode == "new_episodes")
-            key = {"OPENAI_API_KEY": "sk-replayed-from-cassette"} if replaying and not os.environ.get("OPENAI_API_KEY") else {}
+            # Replaying needs no key, but an in-process agent's openai client refuses to start without one.
+            key = {} if os.environ.get("OPENAI_API_KEY") or cassette.may_record else {"OPENAI_API_KEY": "sk-replayed-from-cassette"}
             with environment(key), guard.policy(enabled=guard.enabled and not cassette.may_record):
                 yield cassette
 
@@ -336,14 +335,6 @@ class SimulationItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.spec.line - 1, f"simulation: {self.spec.name}"
-
-
-def _agent_host(target: AgentTarget | None) -> list[str]:
-    """``host:port`` of a live agent: its A2A traffic is the conversation, not model traffic to record."""
-    if target is None or not target.url:
-        return []
-    parts = urlsplit(target.url)
-    return [f"{parts.hostname}:{parts.port or (443 if parts.scheme == 'https' else 80)}"]
 
 
 def _fake_problem(fake: FakeLLM | None, turns: int, line: int) -> Mismatch | None:

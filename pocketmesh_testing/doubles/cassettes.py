@@ -4,8 +4,8 @@ vcrpy stays the engine (patching, the file format, record modes); this module ad
 traffic needs: secrets never reach the file, JSON bodies match by structure, lookups go
 through an index keyed by the whole request rather than a scan of every interaction, and a
 request with no recording fails naming the closest recorded one. vcrpy is imported only when
-a cassette is actually used. A simulated user's and a judge's requests are keyed without their
-host (see :mod:`~pocketmesh_testing.doubles.simulation_traffic`).
+a cassette is actually used. Requests to a live agent under test are never recorded, and a
+simulated user's and a judge's are keyed without their host (:mod:`.marked_requests`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 
 from pocketmesh_testing.errors import CassetteMissError
 from pocketmesh_testing.doubles.fake_llm import fake_llm_hosts
-from pocketmesh_testing.doubles.simulation_traffic import keyed_without_host
+from pocketmesh_testing.doubles.marked_requests import as_recorded
 
 __all__ = [
     "DEFAULT_FILTER_HEADERS",
@@ -256,12 +256,12 @@ def _cassette_class() -> type:
 # -- scrubbing and the safe serializer ---------------------------------------------------
 
 
-def _request_filter(pass_through: frozenset[str] = frozenset()) -> Any:
+def _request_filter() -> Any:
     def before_record_request(request: Any) -> Any:
-        hosts = fake_llm_hosts() | pass_through
+        hosts = fake_llm_hosts()
         if f"{request.host}:{request.port}" in hosts or request.host in hosts:
-            return None  # a fake LLM or a live agent under test answers for itself, unrecorded
-        return keyed_without_host(request)  # a simulated user's or judge's request
+            return None  # fake LLM traffic is answered by the fake, never recorded
+        return as_recorded(request)  # a live agent's passes by; a simulation's is keyed without host
 
     return before_record_request
 
@@ -333,10 +333,8 @@ def _safe_dumper() -> type:
 
 
 @contextlib.contextmanager
-def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None, *,
-                     pass_through: Iterable[str] = ()) -> Iterator[LLMCassette]:
-    """Record or replay HTTP traffic (httpx, httpx2, requests, aiohttp...) through ``path``;
-    requests to ``pass_through`` (``host:port`` entries: a live agent under test) are left alone."""
+def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None) -> Iterator[LLMCassette]:
+    """Record or replay HTTP traffic (httpx, httpx2, requests, aiohttp...) through ``path``."""
     import vcr
 
     settings = settings or CassetteSettings()
@@ -351,7 +349,7 @@ def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None,
         filter_query_parameters=list(settings.filter_query),
         filter_post_data_parameters=list(settings.filter_body),
         filter_nested_post_data_parameters=True,
-        before_record_request=_request_filter(frozenset(pass_through)),
+        before_record_request=_request_filter(),
         before_record_response=_response_filter(settings),
         decode_compressed_response=True,
     )

@@ -386,3 +386,62 @@ def test_the_readme_example_records_then_replays(pytester: pytest.Pytester, mode
     go_offline(model, monkeypatch)
     pytester.runpytest().assert_outcomes(passed=1)
     assert [role for role, _ in model.requests] == ["user", "user", "judge"]
+
+
+@pytest.fixture
+def live_greeting(tmp_path: Path) -> Iterator[str]:
+    """``pocketmesh serve`` of the greeting example in a subprocess; its base URL."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from pocketmesh_testing.doubles.loopback import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pocketmesh.cli", "serve", "pocketmesh.examples.greeting:flows", "--port", str(port),
+         "--db", str(tmp_path / "live.sqlite")], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(400):
+            try:
+                httpx.get(f"{url}/.well-known/agent-card.json", timeout=2)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, "pocketmesh serve exited"
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_simulate_drives_a_live_agent_and_its_cassette_holds_only_model_traffic(
+    pytester: pytest.Pytester, model: ScriptedModel, monkeypatch: pytest.MonkeyPatch, live_greeting: str
+) -> None:
+    monkeypatch.setenv("AGENT_URL", live_greeting)
+    pytester.makepyfile(test_live='''
+import os
+
+import pytest
+
+from pocketmesh_testing.simulation import simulate
+
+
+@pytest.mark.llm_cassette
+async def test_live(remote_agent):
+    result = await simulate(remote_agent(os.environ["AGENT_URL"]).conversation(skill="greeting"),
+                            persona="Dana", goal="be greeted, then leave", first_message="Dana",
+                            criteria=["The agent greets the user by name."])
+    result.assert_passed()
+    assert (result.ended_by, result.turns, result.final.text) == ("agent-final", 3, "Goodbye, Dana!")
+''')
+    model.rules = {"The agent greets the user by name.": Rule("agent: Hello, Dana!", "Greeted by name.", "")}
+    pytester.runpytest().assert_outcomes(passed=1)
+    text = (pytester.path / "cassettes" / "test_live" / "test_live.yaml").read_text()
+    assert text.count("uri:") == 3 and live_greeting not in text  # the A2A conversation is not model traffic
+    go_offline(model, monkeypatch)
+    pytester.runpytest().assert_outcomes(passed=1)  # the live agent answers again; the model replays
