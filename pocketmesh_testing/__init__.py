@@ -13,6 +13,8 @@ from pocketmesh_testing.errors import (
     NetworkBlockedError,
     PersistenceConformanceError,
     PocketMeshTestingError,
+    SimulationAnswerError,
+    SimulationError,
     UnscriptedCallError,
     UnusedRepliesError,
 )
@@ -33,6 +35,8 @@ __all__ = [
     "PocketMeshTestingError",
     "RawReply",
     "Reply",
+    "SimulationAnswerError",
+    "SimulationError",
     "StreamReply",
     "TextReply",
     "ToolCallReply",

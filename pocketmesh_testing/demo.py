@@ -6,6 +6,8 @@ pytest on the scenarios with ``--pocketmesh-agent-url AGENT=URL`` so every scena
 live server, prints each conversation and a verdict, stops the servers and returns the exit code.
 Scenarios that script fake LLM replies are played live too: every server is started with its
 ``openai`` client aimed at one loopback port, where the scenario run serves its fake LLM.
+Simulations are played live as well, their simulated user's and judge's model traffic replayed
+from their cassettes (record mode ``none``): the demo needs no model and no key.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import httpx
 
 from pocketmesh_testing.doubles.loopback import free_port
 from pocketmesh_testing.conversations.format import Scenario, ScenarioFormatError, load_scenarios
 from pocketmesh_testing.conversations.player import FAKE_LLM_PORT_ENV
+from pocketmesh_testing.conversations.simulation_file import load_simulations
 
 __all__ = ["run_main_job"]
 
@@ -100,7 +103,9 @@ def run_main_job(
     """Serve the agents the scenarios name (or ``targets``), play the scenarios live, return an exit code."""
     out = out or sys.stdout
     try:
-        scenarios = [s for f in _scenario_files(scenario_dirs) for s in load_scenarios(f)]
+        files = _scenario_files(scenario_dirs)
+        scenarios: list[Any] = [s for f in files for s in load_scenarios(f)]
+        scenarios += [s for f in files for s in load_simulations(f)]  # a model plays the user, from cassettes
     except ScenarioFormatError as error:
         print(f"pocketmesh demo: invalid scenario file {error}", file=out)
         return 2
@@ -132,16 +137,17 @@ def run_main_job(
 
 
 def _play(
-    selected: list[Scenario],
+    selected: list[Any],
     servers: list[_Server],
     db: Path,
     pytest_args: Sequence[str],
-    left_out: list[Scenario],
+    left_out: list[Any],
     out: TextIO,
     llm_port: int,
 ) -> int:
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-               "-o", "addopts=", "-q", "--pocketmesh-transcripts", "--rootdir", os.getcwd()]
+               "-o", "addopts=", "-q", "--pocketmesh-transcripts", "--rootdir", os.getcwd(),
+               "--pocketmesh-record-mode=none"]  # offline: model traffic only ever replays
     for server in servers:
         command += ["--pocketmesh-agent-url", f"{server.target}={server.url}", "--pocketmesh-agent-db", f"{server.target}={db}"]
     command += list(pytest_args)
@@ -153,7 +159,9 @@ def _play(
     for scenario in left_out:
         print(f"  not played live: {os.path.relpath(scenario.path)}::{scenario.name} (names no served agent; pytest plays it in-process)", file=out)
     verdict = "PASS" if result.returncode == 0 else "FAIL"
-    print(f"pocketmesh demo: {verdict} - {len(selected)} scenario(s) against {len(servers)} live agent(s) (pytest exit {result.returncode})", file=out, flush=True)
+    simulations = sum(1 for s in selected if not isinstance(s, Scenario))
+    played = f"{len(selected) - simulations} scenario(s)" + (f" and {simulations} simulation(s)" if simulations else "")
+    print(f"pocketmesh demo: {verdict} - {played} against {len(servers)} live agent(s) (pytest exit {result.returncode})", file=out, flush=True)
     return result.returncode
 
 

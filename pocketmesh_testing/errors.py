@@ -7,7 +7,9 @@ The tree::
     ├── UnscriptedCallError (AssertionError)    the fake LLM got a call nothing was scripted for
     ├── UnusedRepliesError (AssertionError)     scripted replies were left over at teardown
     ├── CassetteMissError (LookupError)         a cassette holds no recording for a request
-    └── PersistenceConformanceError (AssertionError)  a backend broke the persistence contract
+    ├── PersistenceConformanceError (AssertionError)  a backend broke the persistence contract
+    └── SimulationError                         a simulation could not be played to its end
+        └── SimulationAnswerError (ValueError)  the simulated user or the judge answered out of format
 
 ``NetworkBlockedError`` subclasses ``ConnectionError`` so HTTP clients report it as the
 connection failure it is; the assertion errors make pytest show them as test failures.
@@ -50,3 +52,18 @@ class CassetteMissError(PocketMeshTestingError, LookupError):
 
 class PersistenceConformanceError(PocketMeshTestingError, AssertionError):
     """A persistence backend does not behave as the pocketmesh persistence contract says."""
+
+
+class SimulationError(PocketMeshTestingError):
+    """A simulation could not be played to its end: a model call failed, or the agent did not answer.
+
+    ``transcript`` holds the conversation up to the failure, as ``(role, text)`` pairs.
+    """
+
+    def __init__(self, message: str, transcript: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(message)
+        self.transcript = list(transcript or [])
+
+
+class SimulationAnswerError(SimulationError, ValueError):
+    """The simulated user's or the judge's answer is not the JSON object it was asked for."""

@@ -21,6 +21,8 @@ from pocketmesh_testing.settings import (
     SETTINGS,
     TRANSCRIPTS,
     USED_CASSETTES,
+    activate,
+    deactivate,
     is_scenario_file,
     settings_from_config,
 )
@@ -33,6 +35,7 @@ _MARKERS = (
     "cassette (default cassettes/<test module>/<test name>.yaml beside the test).",
     "flow_property: a Hypothesis property test of a flow, run by `pocketmesh gate`.",
     "scenario: a conversation scenario test, run by `pocketmesh gate`.",
+    "simulation: a simulated-user conversation from a scenario file, run by `pocketmesh gate`.",
 )
 _COLLECTED = pytest.StashKey[set[Path]]()
 _PARTIAL = pytest.StashKey[set[Path]]()
@@ -85,12 +88,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   type="args", default=["scenarios"])
     parser.addini("pocketmesh_agent_url", "default for --pocketmesh-agent-url.", type="args", default=[])
     parser.addini("pocketmesh_agent_db", "default for --pocketmesh-agent-db.", type="args", default=[])
+    parser.addini("pocketmesh_simulator_model", "model of simulated users and judges (default gpt-4o-mini).",
+                  default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     config.stash[SETTINGS] = settings_from_config(config)
+    activate(config.stash[SETTINGS])
     config.stash[USED_CASSETTES] = set()
     config.stash[_COLLECTED] = set()
     config.stash[_PARTIAL] = set()
@@ -100,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     guard.uninstall()
+    if SETTINGS in config.stash:
+        deactivate(config.stash[SETTINGS])
 
 
 def _is_coroutine_test(obj: Any) -> bool:
@@ -159,9 +167,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
     if is_scenario_file(file_path, parent.config.stash[SETTINGS]):
-        from pocketmesh_testing.conversations.collection import ScenarioFile
+        from pocketmesh_testing.conversations.simulation_file import ConversationFile
 
-        return ScenarioFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+        return ConversationFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
 
 

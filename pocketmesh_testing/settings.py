@@ -25,6 +25,9 @@ __all__ = [
     "TRANSCRIPTS",
     "USED_CASSETTES",
     "PluginSettings",
+    "activate",
+    "active_settings",
+    "deactivate",
     "is_scenario_file",
     "settings_from_config",
     "settings_of",
@@ -47,6 +50,8 @@ class PluginSettings:
     agent_dbs: tuple[str, ...] = ()
     """``[AGENT=]PATH`` entries: the live agents' SQLite files, for ``shared`` checks."""
     show_transcripts: bool = False
+    simulator_model: str = ""
+    """Model of simulated users and judges (ini ``pocketmesh_simulator_model``); empty: the default."""
 
 
 SETTINGS = pytest.StashKey[PluginSettings]()
@@ -94,7 +99,30 @@ def settings_from_config(config: pytest.Config) -> PluginSettings:
         agent_urls=_setting(config, "pocketmesh_agent_url", "POCKETMESH_AGENT_URL", "pocketmesh_agent_url"),
         agent_dbs=_setting(config, "pocketmesh_agent_db", "POCKETMESH_AGENT_DB", "pocketmesh_agent_db"),
         show_transcripts=bool(config.getoption("pocketmesh_transcripts", default=False)),
+        simulator_model=str(config.getini("pocketmesh_simulator_model") or "").strip(),
     )
+
+
+_ACTIVE: list[PluginSettings] = []
+"""Settings of the pytest sessions under way, innermost last (pytester runs nest)."""
+
+
+def activate(settings: PluginSettings) -> None:
+    """Make ``settings`` what code outside fixtures (``simulate()``, say) reads, until :func:`deactivate`."""
+    _ACTIVE.append(settings)
+
+
+def deactivate(settings: PluginSettings) -> None:
+    """Undo :func:`activate`."""
+    for index in range(len(_ACTIVE) - 1, -1, -1):
+        if _ACTIVE[index] is settings:
+            del _ACTIVE[index]
+            return
+
+
+def active_settings() -> PluginSettings | None:
+    """The settings of the innermost pytest session under way, or ``None`` outside pytest."""
+    return _ACTIVE[-1] if _ACTIVE else None
 
 
 def settings_of(config: pytest.Config) -> PluginSettings:

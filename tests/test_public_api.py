@@ -7,7 +7,8 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("module", ["pocketmesh", "pocketmesh.a2a", "pocketmesh.persistence", "pocketmesh_testing"])
+@pytest.mark.parametrize("module", ["pocketmesh", "pocketmesh.a2a", "pocketmesh.persistence", "pocketmesh_testing",
+                                    "pocketmesh_testing.simulation"])
 def test_all_is_sorted_and_every_name_resolves(module: str) -> None:
     mod = importlib.import_module(module)
     assert mod.__all__ == sorted(mod.__all__)
@@ -29,6 +30,7 @@ DOCUMENTED_MODULES = {
     "pocketmesh_testing.strategies": ["action_sequences", "outside_world"],
     "pocketmesh_testing.stateful": ["A2AConversationMachine", "TaskModel", "a2a_conversation_machine"],
     "pocketmesh_testing.recorder": ["main", "record"],
+    "pocketmesh_testing.simulation": ["Simulation", "SimulationAnswerError", "SimulationError", "Verdict", "simulate"],
 }
 """Public modules the README documents, with the names users import from them."""
 

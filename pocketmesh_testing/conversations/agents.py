@@ -23,6 +23,7 @@ import httpx
 from pocketmesh import BaseNode, InMemoryPersistence, Persistence, load_run_record
 from pocketmesh.a2a import A2AClient, StreamEvent, TaskView, create_a2a_app, create_a2a_client
 from pocketmesh_testing.doubles.asgi import Lifespan, StreamingASGITransport
+from pocketmesh_testing.doubles.marked_requests import AGENT_HEADER
 
 __all__ = ["Agent", "Conversation", "Exchange", "InProcessAgent", "RemoteAgent", "Reply", "StreamedEvents", "a2a_agent", "remote_agent"]
 
@@ -294,7 +295,8 @@ class RemoteAgent(Agent):
         self.timeout = timeout
 
     async def _connect(self) -> None:
-        self._http = httpx.AsyncClient(timeout=self.timeout)
+        # Marked so that a cassette active in the test leaves the conversation itself alone.
+        self._http = httpx.AsyncClient(timeout=self.timeout, headers={AGENT_HEADER: "a2a"})
         self._client = await create_a2a_client(self.url, httpx_client=self._http)
 
     def describe(self) -> str:

@@ -211,6 +211,8 @@ def load_scenarios(path: Path) -> list[Scenario]:
     problem = _schema_error(data, lines, path)
     if problem is not None:
         raise problem
+    if "simulations" in data and "turns" not in data and "scenarios" not in data:
+        return []  # a file of simulations only (see simulation_file)
     if ("turns" in data) == ("scenarios" in data):
         raise ScenarioFormatError(
             path, 1, "", "a file needs `turns` (one scenario) or `scenarios` (a list of them), not "

@@ -4,7 +4,8 @@ vcrpy stays the engine (patching, the file format, record modes); this module ad
 traffic needs: secrets never reach the file, JSON bodies match by structure, lookups go
 through an index keyed by the whole request rather than a scan of every interaction, and a
 request with no recording fails naming the closest recorded one. vcrpy is imported only when
-a cassette is actually used.
+a cassette is actually used. Requests to a live agent under test are never recorded, and a
+simulated user's and a judge's are keyed without their host (:mod:`.marked_requests`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 from pocketmesh_testing.errors import CassetteMissError
 from pocketmesh_testing.doubles.fake_llm import fake_llm_hosts
+from pocketmesh_testing.doubles.marked_requests import as_recorded
 
 __all__ = [
     "DEFAULT_FILTER_HEADERS",
@@ -259,7 +261,7 @@ def _request_filter() -> Any:
         hosts = fake_llm_hosts()
         if f"{request.host}:{request.port}" in hosts or request.host in hosts:
             return None  # fake LLM traffic is answered by the fake, never recorded
-        return request
+        return as_recorded(request)  # a live agent's passes by; a simulation's is keyed without host
 
     return before_record_request
 

@@ -1,9 +1,9 @@
 """``pocketmesh gate``: run the flow property tests and scenarios as a release gate.
 
 The gate runs pytest in a child process (so code coverage sees modules from their first import)
-under the ``release`` Hypothesis profile, keeps only ``flow_property`` / ``scenario`` items unless
-``--all``, records which ``node -action-> successor`` edges the runs took, and fails on any test
-failure or on edge / code coverage under the thresholds. This module is also the child's pytest
+under the ``release`` Hypothesis profile, keeps only ``flow_property`` / ``scenario`` /
+``simulation`` items unless ``--all``, records which ``node -action-> successor`` edges the runs
+took, and fails on any test failure or on edge / code coverage under the thresholds. This module is also the child's pytest
 plugin (``-p pocketmesh_testing.properties.gate``).
 """
 
@@ -126,6 +126,9 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
             lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}.")
     tests = data.get("tests", {})
     lines.append("tests: " + ", ".join(f"{v} {k}" for k, v in sorted(tests.items())) if tests else "tests: none ran")
+    simulations = data.get("simulations", {})
+    if simulations:
+        lines.append("  of which simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items())))
     return "\n".join(lines), ok
 
 
@@ -146,6 +149,9 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
         out += ["", f"Code coverage: **{data['code']:.1f}%**"]
     tests = data.get("tests", {})
     out += ["", "Tests: " + (", ".join(f"{v} {k}" for k, v in sorted(tests.items())) or "none ran"), ""]
+    simulations = data.get("simulations", {})
+    if simulations:
+        out[-1:] = ["Simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items())), ""]
     return "\n".join(out)
 
 
@@ -153,6 +159,7 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
 
 _recorder: Any = None
 _outcomes: dict[str, int] = {}
+_simulations: dict[str, int] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -171,7 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get(_CHILD) or os.environ.get(_ALL):
         return
-    keep = [i for i in items if i.get_closest_marker("flow_property") or i.get_closest_marker("scenario")]
+    keep = [i for i in items if any(i.get_closest_marker(m) for m in ("flow_property", "scenario", "simulation"))]
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -181,6 +188,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.when == "call" or report.outcome != "passed":
         _outcomes[report.outcome] = _outcomes.get(report.outcome, 0) + 1
+        if "simulation" in report.keywords:
+            _simulations[report.outcome] = _simulations.get(report.outcome, 0) + 1
 
 
 @pytest.hookimpl(wrapper=True)
@@ -197,6 +206,7 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
                 code = float(_coverage.report(file=io.StringIO()))
             except Exception:  # no data (nothing measured was imported)
                 code = 0.0
-        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes}
+        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes,
+                "simulations": _simulations}
         Path(target).write_text(json.dumps(data), encoding="utf-8")
     return result
