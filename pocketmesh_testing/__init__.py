@@ -13,6 +13,7 @@ from pocketmesh_testing.errors import (
     NetworkBlockedError,
     PersistenceConformanceError,
     PocketMeshTestingError,
+    ReplyMismatchError,
     UnscriptedCallError,
     UnusedRepliesError,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "PocketMeshTestingError",
     "RawReply",
     "Reply",
+    "ReplyMismatchError",
     "StreamReply",
     "TextReply",
     "ToolCallReply",
