@@ -97,3 +97,17 @@ async def test_a_stepper_runs_one_leaf_per_step_and_fresh_steppers_continue(tmp_
     assert nodes == ["Read", "Write"] * batch_job.SETS
     record = await load_run_record(SQLitePersistence(db), "job")
     assert record is not None and record.status == "completed"
+
+
+@pytest.mark.parametrize("mode", ["sequential", "parallel"])
+async def test_a_stepper_without_persistence_walks_the_batch_once(tmp_path: Path, mode: str,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BATCH_JOB_EFFECTS", str(tmp_path / "effects"))
+    (tmp_path / "effects").write_text("")
+    stepper = FlowStepper(batch_job.build(mode), shared={})
+    taken = 1
+    while not (await stepper.step()).done:
+        taken += 1
+    assert taken == 2 * batch_job.SETS
+    assert effects(tmp_path) == EVERY_NODE
+    assert stepper.shared is not None and sorted(stepper.shared["written"]) == list(range(batch_job.SETS))
