@@ -71,12 +71,17 @@ class BatchFlow(Flow):
             raise  # the frame stays: it is where the batch continues
         except BaseException:
             ctx.frames.pop()
+            self._count_as_one_step(ctx, frame)
             raise
         ctx.frames.pop()
+        self._count_as_one_step(ctx, frame)
+        return sets, [frame.done[i] for i in range(len(sets))]
+
+    @staticmethod
+    def _count_as_one_step(ctx: RunContext, frame: BatchFrame) -> None:
         # The passes were bounded one by one; to the enclosing levels the batch is one step.
         ctx.record.since_input = frame.since + 1
         ctx.leaves += 1
-        return sets, [frame.done[i] for i in range(len(sets))]
 
     async def _run_passes(self, ctx: RunContext, frame: BatchFrame, defaults: Params, name: str) -> None:
         sets = frame.sets
@@ -131,8 +136,6 @@ class BatchFlow(Flow):
     async def _pass(self, ctx: RunContext, frame: BatchFrame, index: int, defaults: Params, name: str) -> Action | None:
         """One pass of the graph, for param set ``index``, fresh or continued."""
         saved = frame.saved_lanes.pop(index, None) or None
-        if saved is None and ctx.budget == 0:
-            raise OutOfBudget  # a stepper's step is spent: this set starts in a later one
         lane = frame.lanes[index] = Lane(ctx, frame.sets[index])
         if saved is None and ctx.on_status_update is not None:
             await ctx.item_started(index, len(frame.sets), frame.sets[index], node=name)

@@ -335,3 +335,65 @@ async def test_flow_execute_called_directly_says_how_to_run_a_flow() -> None:
     # Running it the ways the message names works, nested or not.
     assert (await flow.run({})).status == "completed"
     assert await Flow(flow).run_lifecycle({}) == "default"
+
+
+async def test_parallel_passes_never_save_at_the_same_time() -> None:
+    """A backend need not cope with two saves of one run at once: they come one by one."""
+
+    class Watching:
+        """A user backend (the five methods only) that notes overlapping saves."""
+
+        def __init__(self) -> None:
+            self.inner = InMemoryPersistence()
+            self.active = self.peak = self.saves = 0
+
+        async def save_run(self, run_id: str, state: Any, params: Any) -> None:
+            self.active += 1
+            self.saves += 1
+            self.peak = max(self.peak, self.active)
+            for _ in range(3):
+                await asyncio.sleep(0)
+            await self.inner.save_run(run_id, state, params)
+            self.active -= 1
+
+        async def load_run(self, run_id: str) -> Any:
+            return await self.inner.load_run(run_id)
+
+        async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
+            await self.inner.save_step(run_id, step_id, node_name, result)
+
+        async def list_runs(self) -> list[str]:
+            return await self.inner.list_runs()
+
+        async def delete_run(self, run_id: str) -> None:
+            await self.inner.delete_run(run_id)
+
+    store = Watching()
+    gauge = {"active": 0, "peak": 0}
+    result = await Numbers(Tracked(gauge)).set_options(parallel=True, max_concurrency=4).run(
+        {}, run_id="p", persistence=store)
+    assert result.status == "completed" and gauge["peak"] == 4
+    assert store.saves > 7 and store.peak == 1
+
+
+async def test_passes_are_bounded_by_the_batch_and_count_as_one_step_around_it() -> None:
+    class Many(BatchFlow):
+        async def prepare(self, shared, params):  # type: ignore[override]
+            return [{"n": n} for n in range(30)]
+
+    batch = Many(Record(name="Work"), max_steps=2)
+    start = Record(name="Start")
+    start >> batch >> Record(name="End")
+    # 30 passes in a flow allowing 5 steps: the batch is one of them.
+    result = await Flow(start, max_steps=5).run({})
+    assert result.status == "completed" and len(result.shared["seen"]) == 32
+
+    class Looping(Record):
+        async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            return "again"
+
+    looping = Looping(name="Spin")
+    looping - "again" >> looping
+    failed = await Flow(Many(looping, max_steps=4, name="Spinner")).run({})
+    assert failed.status == "failed" and "max_steps=4" in str(failed.error)
+    assert "Spin -> Spin" in str(failed.error)

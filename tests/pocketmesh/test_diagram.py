@@ -19,6 +19,8 @@ EDGE = re.compile(r'^\s*(\w+) (-->|-\.->)\|"(.*)"\| (\w+)$')
 
 
 def unescape(label: str) -> str:
+    # What Mermaid would take for syntax must not appear raw in a quoted label.
+    assert not re.search(r'["<>|`\n]', label), f"unescaped label {label!r}"
     return re.sub(r"#\w+;", lambda m: _ENTITIES[m.group(0)], label)
 
 
