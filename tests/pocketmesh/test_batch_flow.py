@@ -390,6 +390,9 @@ async def test_passes_are_bounded_by_the_batch_and_count_as_one_step_around_it()
 
     class Looping(Record):
         async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            shared["spins"] = shared.get("spins", 0) + 1
+            if shared["spins"] > 100:  # the guard failed: stop here rather than spin forever
+                raise RuntimeError("no loop guard inside the pass")
             return "again"
 
     looping = Looping(name="Spin")
