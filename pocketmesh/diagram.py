@@ -78,15 +78,17 @@ class FlowGraph:
 
     @classmethod
     def from_edges(cls, name: str, edges: Collection[Edge]) -> FlowGraph:
-        """A graph known only by its edges (sub-flows guessed from ``/`` in the ids)."""
-        graph = cls(name)
-        for source, _, target in edges:
+        """A graph known only by its edges: sub-flows are read from the ``/`` in trace ids."""
+        ids: dict[str, None] = {}
+        for source, _, target in sorted(set(edges)):
             for node_id in (source, target):
                 parts = node_id.split("/")
-                for depth in range(1, len(parts)):
-                    parent = "/".join(parts[: depth - 1]) or None
-                    graph.nodes.setdefault("/".join(parts[:depth]), GraphNode("/".join(parts[:depth]), "flow", parent))
-                graph.nodes.setdefault(node_id, GraphNode(node_id, "node", "/".join(parts[:-1]) or None))
+                ids.update(("/".join(parts[:depth]), None) for depth in range(1, len(parts) + 1))
+        parents = {node_id.rsplit("/", 1)[0] for node_id in ids if "/" in node_id}
+        graph = cls(name)
+        for node_id in ids:
+            parent = node_id.rsplit("/", 1)[0] if "/" in node_id else None
+            graph.nodes[node_id] = GraphNode(node_id, "flow" if node_id in parents else "node", parent)
         graph.edges = sorted(set(edges))
         return graph
 

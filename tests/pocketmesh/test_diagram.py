@@ -157,3 +157,16 @@ def test_a_described_graph_round_trips_through_json_and_draws_the_same() -> None
 def test_a_bad_direction_is_refused() -> None:
     with pytest.raises(ValueError, match="direction must be one of TD, TB, BT, LR, RL, got 'up'"):
         sample().to_mermaid(direction="up")
+
+
+def test_a_graph_known_only_by_its_edges_still_draws_its_sub_flows() -> None:
+    flow = sample()
+    graph = FlowGraph.from_edges("Main", flow_edges(flow))
+    drawn = read_mermaid(to_mermaid(graph))
+    labels = drawn["labels"]
+    assert sorted((labels[a], action, labels[b]) for a, action, b, _ in drawn["edges"]) == sorted(flow_edges(flow))
+    groups = {labels[g]: sorted(labels[m] for m in ids) for g, ids in drawn["members"].items()}
+    assert groups == {
+        "Sub": ["Sub/PerFile", "Sub/PerFile/Ask", "Sub/PerFile/Check", "Sub/Review"],
+        "Sub/PerFile": ["Sub/PerFile/Ask", "Sub/PerFile/Check"],
+    }
