@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from pocketmesh import FlowStepper, SQLitePersistence, load_run_record
+from pocketmesh import (
+    BaseNode,
+    BatchFlow,
+    Flow,
+    FlowStepper,
+    InMemoryPersistence,
+    PersistenceError,
+    SQLitePersistence,
+    load_run_record,
+)
 from tests.pocketmesh import batch_job
 
 JOB = Path(batch_job.__file__)
@@ -109,3 +118,81 @@ async def test_a_stepper_without_persistence_walks_the_batch_once(tmp_path: Path
     assert done == [False] * (2 * batch_job.SETS - 1) + [True]
     assert effects(tmp_path) == EVERY_NODE
     assert stepper.shared is not None and sorted(stepper.shared["written"]) == list(range(batch_job.SETS))
+
+
+class Killed(Exception):
+    """Stands for the process dying right after a save."""
+
+
+class DiesAfterSave:
+    """A five-method backend over ``inner`` that dies after its N-th ``save_run``."""
+
+    def __init__(self, inner: InMemoryPersistence, after: int) -> None:
+        self.inner, self.after, self.saves = inner, after, 0
+
+    async def save_run(self, run_id: str, state: Any, params: Any) -> None:
+        await self.inner.save_run(run_id, state, params)
+        self.saves += 1
+        if self.saves == self.after:
+            raise Killed(f"died after save {self.saves}")
+
+    async def load_run(self, run_id: str) -> Any:
+        return await self.inner.load_run(run_id)
+
+    async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
+        await self.inner.save_step(run_id, step_id, node_name, result)
+
+    async def list_runs(self) -> list[str]:
+        return await self.inner.list_runs()
+
+    async def delete_run(self, run_id: str) -> None:
+        await self.inner.delete_run(run_id)
+
+
+def nested_batches(ran: Counter[tuple[str, int, int]], parallel: bool) -> Flow:
+    """Outer sets o=0..2, each running an inner BatchFlow over i=0..1 of A -> B."""
+
+    class Leaf(BaseNode):
+        async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            ran[(self.name, params["o"], params["i"])] += 1
+
+    class Outer(BatchFlow):
+        async def prepare(self, shared, params):  # type: ignore[override]
+            return [{"o": o} for o in range(3)]
+
+    class Inner(BatchFlow):
+        async def prepare(self, shared, params):  # type: ignore[override]
+            return [{"i": i} for i in range(2)]
+
+    a = Leaf(name="A")
+    a >> Leaf(name="B")
+    inner = Inner(a, name="In").set_options(parallel=parallel, max_concurrency=2)
+    start = BaseNode(name="Start")
+    start >> Outer(inner, name="Out").set_options(parallel=parallel, max_concurrency=2) >> BaseNode(name="End")
+    return Flow(start)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+async def test_a_crash_after_any_save_inside_nested_batches_resumes_without_rerunning(parallel: bool) -> None:
+    crash_points = 0
+    for after in range(1, 100):
+        ran: Counter[tuple[str, int, int]] = Counter()
+        store = InMemoryPersistence()
+        try:
+            finished = await nested_batches(ran, parallel).run({}, run_id="r", persistence=DiesAfterSave(store, after))
+        except PersistenceError as error:
+            assert isinstance(error.__cause__, Killed)
+        else:
+            assert finished.status == "completed"
+            break  # every save happened: no crash point left
+        crash_points += 1
+        record = await load_run_record(store, "r")
+        assert record is not None
+        if record.status != "completed":  # the last save may be the one that died
+            resumed = await nested_batches(ran, parallel).run(None, run_id="r", persistence=store)
+            assert resumed.status == "completed"
+        assert len(ran) == 12  # every (node, outer set, inner set) ran
+        # In order, every save follows a node: none ever runs twice. In parallel, a node that
+        # was running in another pass when the process died runs again, and nothing else.
+        assert max(ran.values()) <= (2 if parallel else 1), (after, ran)
+    assert crash_points > 20
