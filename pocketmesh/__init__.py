@@ -1,6 +1,8 @@
 """pocketmesh: agent flows with durable runs, served over A2A, tested without a live model."""
 
+from .batch import BatchFlow
 from .errors import (
+    FlowNotExecutableError,
     PersistenceError,
     PocketMeshError,
     RunFinishedError,
@@ -34,7 +36,9 @@ __all__ = [
     "Action",
     "ActionKey",
     "BaseNode",
+    "BatchFlow",
     "Flow",
+    "FlowNotExecutableError",
     "FlowStepper",
     "InMemoryPersistence",
     "Params",

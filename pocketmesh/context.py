@@ -54,7 +54,12 @@ class Frame:
 
 
 class RunContext:
-    """The state of one run while it executes."""
+    """The state of one run while it executes (a BatchFlow's passes run in lanes, contexts
+    that share it all but their frames and prefix with the run: :class:`pocketmesh.batch.Lane`)."""
+
+    top_frames = 1
+    """How many of this context's frames are the run's top level, whose loop guard is the run's
+    own step count (nested levels count their steps per frame)."""
 
     def __init__(
         self,
@@ -72,6 +77,12 @@ class RunContext:
         self.on_status_update = on_status_update
         self.on_artifact = on_artifact
         self.budget = budget
+        self.root = self
+        self.run_limit = flow.max_steps
+        self.leaves = 0
+        """Leaf nodes this context ran (its share of the steps, when batch passes run in parallel)."""
+        self.save_lock: asyncio.Lock | None = None
+        """Set while parallel batch passes run: their checkpoints must not interleave."""
         self.frames: list[Frame] = []
         self.prefix: list[str] = []
         self.last_step: TraceStep | None = None
@@ -86,6 +97,15 @@ class RunContext:
     @property
     def shared(self) -> SharedState:
         return self.record.shared
+
+    @property
+    def top_params(self) -> Params:
+        """Params that win over every node's own: the run's (and, in a batch pass, its set's)."""
+        return self.record.params
+
+    def position(self) -> list[dict[str, Any]]:
+        """Where the run stands, as persisted: one dumped frame per flow level."""
+        return [frame.dump() for frame in self.root.frames]
 
     # -- entry ------------------------------------------------------------------------------
 
@@ -103,13 +123,13 @@ class RunContext:
         self, flow: Flow, defaults: Params, position: list[dict[str, Any]] | None
     ) -> Action:
         """A flow as a node: prepare, the inner loop, finalize (prep kept across resumes)."""
-        run_params = self.record.params
+        run_params = self.top_params
         params = {**defaults, **run_params} if run_params else defaults
         if position:
             prep = position[0].get("prep")
         else:
             prep = await call(flow.prepare, self.shared, params)
-        last = await self.loop(flow, defaults, position, prep)
+        prep, last = await flow._run_graph(self, defaults, position, prep)
         action = await call(flow.finalize, self.shared, prep, last, params)
         return DEFAULT_ACTION if action is None else action
 
@@ -124,7 +144,7 @@ class RunContext:
             frame, inner = Frame(head.get("node"), head.get("last"), prep), position[1:] or None
         else:
             node, frame, inner = flow.start_node, Frame(None, None, prep), None
-        run_params = self.record.params
+        run_params = self.top_params
         level_params = {**defaults, **run_params} if run_params else defaults
         # A node's merged params only change with its own params: merge once per node per
         # level, not once per step (self-loops would otherwise rebuild the same dict).
@@ -136,7 +156,7 @@ class RunContext:
                 node_id = ids[node]
                 frame.node = node_id
                 if inner is None and self.budget == 0:
-                    self.record.position = [f.dump() for f in self.frames]
+                    self.record.position = self.position()
                     raise OutOfBudget
                 own = node.params
                 if node.is_flow:
@@ -164,9 +184,15 @@ class RunContext:
                 if persisted:
                     await self.checkpoint("running")
                 node = nxt
-            return frame.last
-        finally:
+        except (Paused, OutOfBudget):
+            # A stopped run keeps its frames: they are where it continues (and a BatchFlow
+            # dumps its passes' positions from them after they stopped).
+            raise
+        except BaseException:
             self.frames.pop()
+            raise
+        self.frames.pop()
+        return frame.last
 
     async def run_leaf(
         self, flow: Flow, node: BaseNode, node_id: str, params: Params, frame: Frame
@@ -174,14 +200,15 @@ class RunContext:
         """One node's lifecycle, counted against the loop guard."""
         qualified = "/".join((*self.prefix, node_id)) if self.prefix else node_id
         record = self.record
-        if record.since_input >= self.flow.max_steps:
-            raise StepLimitError(self.flow.max_steps, self.cycle(qualified))
-        if len(self.frames) > 1 and frame.count >= flow.max_steps:
+        if record.since_input >= self.run_limit:
+            raise StepLimitError(self.run_limit, self.cycle(qualified))
+        if len(self.frames) > self.top_frames and frame.count >= flow.max_steps:
             raise StepLimitError(flow.max_steps, self.cycle(qualified))
         if self.budget is not None:
             self.budget -= 1
         record.steps += 1
         record.since_input += 1
+        self.leaves += 1
         frame.count += 1
         hook = self.on_status_update
         try:
@@ -213,7 +240,7 @@ class RunContext:
     ) -> Action:
         """A sub-flow used as a node; its steps count against the enclosing level too."""
         qualified = self.qualify(node_id)
-        before = self.record.since_input
+        before = self.leaves
         self.prefix.append(node_id)
         try:
             action = await self.run_flow(sub, defaults, inner)
@@ -222,7 +249,7 @@ class RunContext:
             action = await self.failed(sub, qualified, error)
         else:
             self.prefix.pop()
-        frame.count += self.record.since_input - before
+        frame.count += self.leaves - before
         self.trace(qualified, action)
         return action
 
@@ -256,19 +283,36 @@ class RunContext:
 
     async def checkpoint(self, status: str) -> None:
         """Save where the run stands (no-op without persistence)."""
+        lock = self.save_lock
+        if lock is None:
+            await self._save(status)
+        else:
+            async with lock:
+                await self._save(status)
+
+    async def _save(self, status: str) -> None:
         self.record.status = status
-        self.record.position = [frame.dump() for frame in self.frames]
+        self.record.position = self.position()
         if self.persistence is None:
             return
         last = self.last_step
         step = None if last is None else (str(last.step), last.node, {"action": last.action})
         await save_run_record(self.persistence, self.record, step)
 
-    async def status(self, node: str, state: StatusState, message: str) -> None:
+    async def status(self, node: str, state: StatusState, message: str, item: int | None = None) -> None:
         if self.on_status_update is not None:
-            pending = self.notify(StatusUpdate(node, state, message, self.record.steps, self.record.shared))
+            update = StatusUpdate(node, state, message, self.record.steps, self.record.shared, item)
+            pending = self.notify(update)
             if pending is not None:
                 await pending
+
+    async def item_started(self, index: int, total: int, item: Any, node: str | None = None) -> None:
+        """Tell the status hook that item ``index`` of a batch starts (``node``: the running leaf)."""
+        if node is None:
+            node = self.qualify(self.frames[-1].node or "")
+        shown = repr(item)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        await self.status(node, "working", f"{node}: item {index + 1} of {total}: {shown}", index)
 
     def notify(self, update: StatusUpdate) -> Awaitable[Any] | None:
         """Call the status hook; what is left to await for an async hook, else ``None``.

@@ -12,7 +12,8 @@ The tree::
     ├── RunNotFoundError        a run id that the persistence does not know
     ├── WiringError (ValueError)        an action wired twice, or an empty action
     ├── ActionTypeError (TypeError)     an action that is not a string
-    └── BatchItemsError (TypeError)     a batch node's prepare returned no iterable
+    ├── BatchItemsError (TypeError)     a batch node's or BatchFlow's prepare returned no iterable
+    └── FlowNotExecutableError (TypeError)  ``Flow.execute`` was called directly
 
 Misuse errors subclass ``TypeError`` / ``ValueError`` too, so ordinary ``except`` clauses
 catch them. Every message names the thing at fault, shows the value and says how to fix it.
@@ -112,4 +113,18 @@ class ActionTypeError(PocketMeshError, TypeError):
 
 
 class BatchItemsError(PocketMeshError, TypeError):
-    """A batch node's ``prepare`` returned something that is not an iterable of items."""
+    """A batch node's ``prepare`` returned something that is not an iterable of items (or a
+    BatchFlow's something that is not an iterable of param dicts)."""
+
+
+class FlowNotExecutableError(PocketMeshError, TypeError):
+    """``execute`` was called on a flow: a flow runs its nodes, it is not executed itself."""
+
+    def __init__(self, flow: str) -> None:
+        self.flow = flow
+        super().__init__(
+            f"flow {flow!r} is not executed directly: it runs its nodes. Run it with "
+            f"`await flow.run(shared, params)` (a RunResult) or "
+            f"`await flow.run_lifecycle(shared, params)` (the final action), or wire it into "
+            f"another flow as a node (a sub-flow)."
+        )

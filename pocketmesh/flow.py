@@ -7,8 +7,9 @@ from collections import deque
 from typing import Any, Mapping
 
 from .context import OutOfBudget, Paused, RunContext
+from .diagram import to_mermaid
 from .current import current_run
-from .errors import PersistenceError, RunFinishedError
+from .errors import FlowNotExecutableError, PersistenceError, RunFinishedError
 from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify
 from .persistence.base import Persistence
@@ -41,11 +42,27 @@ class Flow(BaseNode):
         self.max_steps = max_steps
         self._ids: tuple[int, dict[BaseNode, str], dict[str, BaseNode]] | None = None
 
+    async def execute(self, prep_result: Any, shared: SharedState, params: Params, attempt: int) -> Any:
+        """A flow is not executed: it runs its nodes. Calling this raises, saying how to run it."""
+        raise FlowNotExecutableError(self.name)
+
     async def finalize(
         self, shared: SharedState, prep_result: Any, exec_result: Any, params: Params
     ) -> Action | None:
         """By default a flow returns the last action of its inner run."""
         return exec_result  # type: ignore[no-any-return]
+
+    async def _run_graph(
+        self, ctx: RunContext, defaults: Params, position: list[dict[str, Any]] | None, prep: Any
+    ) -> tuple[Any, Any]:
+        """Between ``prepare`` and ``finalize``: run the graph; returns the prep result as
+        ``finalize`` sees it and the exec result (here the inner run's last action)."""
+        return prep, await ctx.loop(self, defaults, position, prep)
+
+    def to_mermaid(self, *, direction: str = "TD") -> str:
+        """This flow as a Mermaid ``flowchart``: one arrow per wired edge, labelled with its
+        action; sub-flows (and BatchFlows) as subgraphs; nodes labelled with their trace ids."""
+        return to_mermaid(self, direction=direction)
 
     # -- node ids ----------------------------------------------------------------------------
 

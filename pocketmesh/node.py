@@ -328,17 +328,31 @@ class BaseNode:
 
     async def _execute_batch(self, ctx: RunContext, prep: Any, shared: SharedState, params: Params) -> list[Any]:
         items = await self._collect_items(prep)
+        # One status update per item, as it starts (the A2A layer streams them as progress).
+        report = ctx.on_status_update is not None
+        total = len(items)
         if not self.parallel:
-            return [await self._execute_item_with_retries(item, shared, params) for item in items]
+            if not report:
+                return [await self._execute_item_with_retries(item, shared, params) for item in items]
+            results = []
+            for index, item in enumerate(items):
+                await ctx.item_started(index, total, item)
+                results.append(await self._execute_item_with_retries(item, shared, params))
+            return results
         limit = asyncio.Semaphore(self.max_concurrency) if self.max_concurrency else None
+        node_id = ctx.qualify(ctx.frames[-1].node or self.name) if report else ""
 
-        async def one(item: Any) -> Any:
+        async def one(index: int, item: Any) -> Any:
             if limit is None:
+                if report:
+                    await ctx.item_started(index, total, item, node_id)
                 return await self._execute_item_with_retries(item, shared, params)
             async with limit:
+                if report:
+                    await ctx.item_started(index, total, item, node_id)
                 return await self._execute_item_with_retries(item, shared, params)
 
-        tasks = [asyncio.ensure_future(one(item)) for item in items]
+        tasks = [asyncio.ensure_future(one(index, item)) for index, item in enumerate(items)]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:

@@ -41,13 +41,19 @@ class RunResult:
 
 @dataclass(slots=True)
 class StatusUpdate:
-    """A node's progress, delivered to ``on_status_update`` hooks."""
+    """A node's progress, delivered to ``on_status_update`` hooks.
+
+    A batch node sends one ``working`` update per item as the item starts, and a BatchFlow one
+    per param set; ``item`` is then the item's index (``None`` on node updates) and ``message``
+    names the item.
+    """
 
     node: str
     state: StatusState
     message: str
     step: int
     shared: SharedState
+    item: int | None = None
 
 
 @dataclass

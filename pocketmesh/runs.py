@@ -174,7 +174,7 @@ def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, s
     state = record.to_state(with_trace=with_trace)
     try:
         state_text = _encode(state)
-        if not (_keys_are_str(record.shared) and all(_keys_are_str(f.get("prep")) for f in record.position)):
+        if not (_keys_are_str(record.shared) and _keys_are_str(record.position)):
             raise TypeError("non-str key")
     except (TypeError, ValueError):
         dumps_checked(record.shared, "shared")

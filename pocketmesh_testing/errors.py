@@ -6,6 +6,7 @@ The tree::
     ├── NetworkBlockedError (ConnectionError)   a test tried to reach a non-loopback host
     ├── UnscriptedCallError (AssertionError)    the fake LLM got a call nothing was scripted for
     ├── UnusedRepliesError (AssertionError)     scripted replies were left over at teardown
+    ├── ReplyMismatchError (AssertionError)     a scripted reply cannot answer the request it got
     ├── CassetteMissError (LookupError)         a cassette holds no recording for a request
     ├── PersistenceConformanceError (AssertionError)  a backend broke the persistence contract
     └── SimulationError                         a simulation could not be played to its end
@@ -44,6 +45,11 @@ class UnscriptedCallError(PocketMeshTestingError, AssertionError):
 
 class UnusedRepliesError(PocketMeshTestingError, AssertionError):
     """Scripted fake LLM replies were never requested by the code under test."""
+
+
+class ReplyMismatchError(PocketMeshTestingError, AssertionError):
+    """A scripted fake LLM reply does not fit the request that consumed it (e.g. not JSON
+    where the request asks for structured output)."""
 
 
 class CassetteMissError(PocketMeshTestingError, LookupError):

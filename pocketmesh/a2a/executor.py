@@ -295,9 +295,10 @@ class _RunEvents:
 
     async def on_status_update(self, update: StatusUpdate) -> None:
         if update.state == "working":
-            await self.updater.update_status(
-                TaskState.TASK_STATE_WORKING, metadata={"pocketmesh": {"node": update.node, "step": update.step}}
-            )
+            meta: dict[str, Any] = {"node": update.node, "step": update.step}
+            if update.item is not None:  # a batch item starting: say which
+                meta.update(item=update.item, message=update.message)
+            await self.updater.update_status(TaskState.TASK_STATE_WORKING, metadata={"pocketmesh": meta})
 
     async def on_artifact(self, artifact: Any) -> None:
         if not isinstance(artifact, Mapping) or not isinstance(artifact.get("parts"), list):

@@ -1,5 +1,9 @@
 """``FakeLLM``: a scripted, strict, OpenAI-compatible chat model for tests.
 
+It speaks chat completions, the Responses API and Anthropic messages, each from the same
+scripted replies (see :mod:`~pocketmesh_testing.doubles.llm_replies` and
+:mod:`~pocketmesh_testing.doubles.responses_api`).
+
 Script replies in the order the code under test will ask for them; each request consumes
 the next one. A request with nothing scripted fails naming the request, and replies left
 unused fail the test at teardown. The same fake answers through an in-process transport
@@ -22,7 +26,7 @@ from types import ModuleType
 from typing import Any, Union
 from urllib.parse import urlsplit
 
-from pocketmesh_testing.errors import UnscriptedCallError, UnusedRepliesError
+from pocketmesh_testing.errors import ReplyMismatchError, UnscriptedCallError, UnusedRepliesError
 from pocketmesh_testing.doubles.llm_replies import (
     ErrorReply,
     RawReply,
@@ -34,6 +38,7 @@ from pocketmesh_testing.doubles.llm_replies import (
     render,
 )
 from pocketmesh_testing.doubles.loopback import LoopbackServer
+from pocketmesh_testing.doubles.responses_api import is_responses_path, render_response, request_messages
 
 __all__ = ["FakeCall", "FakeLLM", "Responder", "fake_llm_hosts"]
 
@@ -60,8 +65,23 @@ class FakeCall:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The request's ``messages`` (empty if it had none)."""
-        return list(self.body.get("messages") or []) if isinstance(self.body, dict) else []
+        """The request's ``messages`` (empty if it had none); for the Responses API, its
+        ``input`` as messages (a string input is one user message)."""
+        if not isinstance(self.body, dict):
+            return []
+        if self.dialect == "responses":
+            return request_messages(self.body)
+        return list(self.body.get("messages") or [])
+
+    @property
+    def input(self) -> Any:
+        """A Responses API request's ``input`` as sent (a string or a list of items)."""
+        return self.body.get("input") if isinstance(self.body, dict) else None
+
+    @property
+    def instructions(self) -> str | None:
+        """A Responses API request's ``instructions``."""
+        return self.body.get("instructions") if isinstance(self.body, dict) else None
 
     @property
     def model(self) -> str | None:
@@ -75,7 +95,10 @@ class FakeCall:
 
     @property
     def dialect(self) -> str:
-        """``"anthropic"`` for ``/messages`` requests, otherwise ``"openai"``."""
+        """``"anthropic"`` for ``/messages``, ``"responses"`` for the Responses API's
+        ``/responses``, otherwise ``"openai"`` (chat completions)."""
+        if is_responses_path(self.path):
+            return "responses"
         return "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
 
     def __str__(self) -> str:
@@ -112,7 +135,8 @@ class _Entry:
 
 @dataclass
 class FakeLLM:
-    """A scripted OpenAI-compatible chat model (also answers Anthropic-style ``/messages``)."""
+    """A scripted OpenAI-compatible chat model (also answers the Responses API's ``/responses``
+    and Anthropic-style ``/messages``)."""
 
     model: str = "fake-model"
     api_key: str = "sk-fake-pocketmesh"
@@ -202,6 +226,8 @@ class FakeLLM:
             raise UnscriptedCallError(self._unscripted_message(call))
         reply = entry.reply if entry.reply is not None else _coerce(entry.responder(call))  # type: ignore[misc]
         call.reply = reply
+        if call.dialect == "responses" and not isinstance(reply, (ErrorReply, RawReply)):
+            return render_response(reply, model=call.model or self.model, stream=call.stream, request=call.body)
         return render(reply, dialect=call.dialect, model=call.model or self.model, stream=call.stream)
 
     def _unscripted_message(self, call: FakeCall) -> str:
@@ -252,9 +278,9 @@ class FakeLLM:
         return self._to_httpx(httpx, request)
 
     def route_respx(self, router: Any, base_url: str = "https://api.openai.com/v1") -> None:
-        """Route chat completions and messages under ``base_url`` on a respx router to this fake."""
+        """Route chat completions, responses and messages under ``base_url`` on a respx router to this fake."""
         base = base_url.rstrip("/")
-        for suffix in ("/chat/completions", "/messages"):
+        for suffix in ("/chat/completions", "/responses", "/messages"):
             router.post(base + suffix).mock(side_effect=self.respx_side_effect)
 
     def _to_httpx(self, module: ModuleType, request: Any) -> Any:
@@ -275,10 +301,11 @@ class FakeLLM:
     def _serve_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
         try:
             return self.handle(method, path, headers, body)
-        except UnscriptedCallError as error:
+        except (UnscriptedCallError, ReplyMismatchError) as error:
             # Over HTTP the error must travel as a response; 400 with x-should-retry: false
             # makes the SDK raise at once with this message instead of retrying.
-            failure = ErrorReply(400, str(error), error_type="pocketmesh_unscripted_call",
+            kind = "unscripted_call" if isinstance(error, UnscriptedCallError) else "reply_mismatch"
+            failure = ErrorReply(400, str(error), error_type=f"pocketmesh_{kind}",
                                  headers={"x-should-retry": "false"})
             return render(failure, dialect="openai", model=self.model, stream=False)
 

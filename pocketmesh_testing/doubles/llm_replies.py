@@ -3,7 +3,8 @@
 A reply is written once, independent of the wire format, and rendered for the request
 that consumes it: a plain reply answers a streaming request as a one-chunk stream, a
 streamed reply answers a plain request as the joined text, and an OpenAI-style request
-(``/chat/completions``) or an Anthropic-style one (``/messages``) each get their own shape.
+(``/chat/completions``) or an Anthropic-style one (``/messages``) each get their own shape
+(the Responses API's, ``/responses``, is in :mod:`pocketmesh_testing.doubles.responses_api`).
 """
 
 from __future__ import annotations
@@ -136,6 +137,16 @@ def _call_id(reply: ToolCallReply) -> str:
     return reply.call_id or f"call_fake_{next(_ids)}"
 
 
+def call_id(reply: ToolCallReply) -> str:
+    """The id of the tool call ``reply`` asks for: its own, or a fresh fake one."""
+    return _call_id(reply)
+
+
+def new_id(prefix: str) -> str:
+    """A fresh id for a fake response object: ``resp_fake_1``, ``msg_fake_2``..."""
+    return f"{prefix}_fake_{next(_ids)}"
+
+
 def _openai_completion(reply: Reply, model: str) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": _text_of(reply), "refusal": None}
     finish = "stop"
@@ -153,6 +164,11 @@ def _openai_completion(reply: Reply, model: str) -> dict[str, Any]:
                                      "logprobs": None}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
     }
+
+
+def sse_events(events: list[dict[str, Any]], *, named: bool) -> list[bytes]:
+    """``events`` as server-sent events (``event:`` lines too when ``named``), no ``[DONE]``."""
+    return _sse(events, done=False, named=named)
 
 
 def _sse(events: list[dict[str, Any]], *, done: bool, named: bool = False) -> list[bytes]:

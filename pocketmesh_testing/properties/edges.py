@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pocketmesh import Flow
+from pocketmesh.diagram import FlowGraph, flow_graph
 
 from pocketmesh_testing.properties.wiring import Edge, flow_edges
 
@@ -31,6 +32,8 @@ class FlowCoverage:
     flow: str
     edges: set[Edge] = field(default_factory=set)
     taken: set[Edge] = field(default_factory=set)
+    graph: FlowGraph | None = None
+    """The flow's nodes and edges, to draw it (flows seen under one name merged)."""
 
     @property
     def missing(self) -> list[Edge]:
@@ -56,6 +59,12 @@ class EdgeRecorder:
         by_source: dict[tuple[str, str], Edge] = {(e[0], e[1]): e for e in edges}
         with self._lock:
             entry = self.flows.setdefault(flow.name, FlowCoverage(flow.name))
+            if not entry.edges.issuperset(edges) or entry.graph is None:
+                graph = flow_graph(flow)
+                if entry.graph is None:
+                    entry.graph = graph
+                else:
+                    entry.graph.merge(graph)
             entry.edges.update(edges)
             for step in trace:
                 edge = by_source.get((step[1], step[2]))
@@ -70,7 +79,8 @@ class EdgeRecorder:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (edges as ``[node, action, successor]`` lists)."""
         return {
-            name: {"edges": sorted(map(list, c.edges)), "taken": sorted(map(list, c.taken))}
+            name: {"edges": sorted(map(list, c.edges)), "taken": sorted(map(list, c.taken)),
+                   **({"graph": c.graph.to_json()} if c.graph is not None else {})}
             for name, c in sorted(self.flows.items())
         }
 
@@ -80,7 +90,8 @@ class EdgeRecorder:
         recorder = cls()
         for name, item in data.items():
             recorder.flows[name] = FlowCoverage(
-                name, {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}  # type: ignore[misc]
+                name, {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]},  # type: ignore[misc]
+                FlowGraph.from_json(item["graph"]) if "graph" in item else None,
             )
         return recorder
 

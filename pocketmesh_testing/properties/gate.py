@@ -152,7 +152,23 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     simulations = data.get("simulations", {})
     if simulations:
         out[-1:] = ["Simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items())), ""]
+    out += flow_diagrams(edges)
     return "\n".join(out)
+
+
+def flow_diagrams(edges: dict[str, Any]) -> list[str]:
+    """Markdown lines drawing each flow as Mermaid: tested edges solid, untested ones dashed red."""
+    if not edges:
+        return []
+    from pocketmesh.diagram import FlowGraph, to_mermaid
+
+    out = ["## Flows", "", "Tested edges are solid; untested edges are dashed and red.", ""]
+    for name, item in sorted(edges.items()):
+        wired = [(n, a, s) for n, a, s in item["edges"]]
+        graph = FlowGraph.from_json(item["graph"]) if "graph" in item else FlowGraph.from_edges(name, wired)
+        untested = set(wired) - {(n, a, s) for n, a, s in item["taken"]}
+        out += [f"### {name}", "", "```mermaid", to_mermaid(graph, untested=untested).rstrip("\n"), "```", ""]
+    return out
 
 
 # -- the child's pytest plugin ------------------------------------------------------------------

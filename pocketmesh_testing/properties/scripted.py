@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from pocketmesh import BaseNode, Flow
+from pocketmesh import BaseNode, BatchFlow, Flow
 
 from pocketmesh_testing.properties.wiring import ERROR, exit_actions
 
@@ -182,6 +182,15 @@ class _FlowProxy(Flow):
         return driver.choose(self.node_id, action)
 
 
+class _BatchFlowProxy(_FlowProxy, BatchFlow):
+    """A mirrored BatchFlow: the user's prepare gives the param sets, the passes run mirrored."""
+
+    def __init__(self, inner: Flow, start: BaseNode, node_id: str, max_steps: int) -> None:
+        super().__init__(inner, start, node_id, max_steps)
+        self.parallel = inner.parallel
+        self.max_concurrency = inner.max_concurrency
+
+
 def scripted_flow(flow: Flow, *, max_steps: int | None = None) -> Flow:
     """A mirror of ``flow`` (same names and node ids) whose actions an active :class:`Driver` scripts."""
     if not isinstance(flow, Flow):
@@ -206,7 +215,8 @@ def _mirror(flow: Flow, node_id: str, max_steps: int) -> _FlowProxy:
     for node in ids:
         for action, succ in node.successors.items():
             proxies[node].connect_action(action, proxies[succ])
-    return _FlowProxy(flow, proxies[flow.start_node], node_id, max_steps)
+    kind = _BatchFlowProxy if isinstance(flow, BatchFlow) else _FlowProxy
+    return kind(flow, proxies[flow.start_node], node_id, max_steps)
 
 
 def exits_of(flow: Flow) -> dict[str, str]:

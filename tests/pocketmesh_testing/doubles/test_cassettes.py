@@ -150,3 +150,63 @@ def test_fake_llm_traffic_is_never_recorded(pytester: pytest.Pytester) -> None:
     """)
     pytester.runpytest_inprocess("-q").assert_outcomes(passed=1)
     assert not (pytester.path / "cassettes" / "test_user" / "test_both.yaml").exists()
+
+
+RESPONSES_TESTS = """
+import json, os
+import openai, pytest
+from pydantic import BaseModel
+from pocketmesh_testing import FakeLLM
+from pocketmesh_testing.doubles.loopback import LoopbackServer
+
+PORT = {port}
+
+
+class Weather(BaseModel):
+    city: str
+    celsius: int
+
+
+@pytest.fixture
+def upstream():
+    if os.environ.get("UPSTREAM") != "1":
+        yield None  # replay: nothing listens on PORT any more
+        return
+    # A scripted model behind a plain loopback server: to the cassette, just another host.
+    model = FakeLLM()
+    model.reply("Paris").reply_stream(["Os", "lo"]).reply_tool_call("get_weather", {{"city": "Oslo"}}, call_id="c1")
+    model.reply(json.dumps({{"city": "Oslo", "celsius": 3}}))
+    server = LoopbackServer(model.handle, port=PORT)
+    yield model
+    server.close()
+    model.verify()
+
+
+@pytest.mark.llm_cassette
+async def test_responses(upstream):
+    client = openai.AsyncOpenAI(api_key="sk-secret-456", base_url=f"http://127.0.0.1:{{PORT}}/v1", max_retries=0)
+    plain = await client.responses.create(model="m", input="Capital of France?")
+    assert plain.output_text == "Paris"
+    stream = await client.responses.create(model="m", input="Capital of Norway?", stream=True)
+    events = [e async for e in stream]
+    assert [e.delta for e in events if e.type == "response.output_text.delta"] == ["Os", "lo"]
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "Oslo"
+    tool = {{"type": "function", "name": "get_weather", "parameters": {{"type": "object"}}, "strict": False}}
+    called = await client.responses.create(model="m", input="Weather?", tools=[tool])
+    assert (called.output[0].name, json.loads(called.output[0].arguments)) == ("get_weather", {{"city": "Oslo"}})
+    parsed = await client.responses.parse(model="m", input="Weather as JSON", text_format=Weather)
+    assert parsed.output_parsed == Weather(city="Oslo", celsius=3)
+"""
+
+
+def test_responses_api_traffic_records_and_replays_streams_included(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytester.makepyfile(test_user=RESPONSES_TESTS.format(port=free_port()))
+    monkeypatch.setenv("UPSTREAM", "1")
+    pytester.runpytest_inprocess("-q").assert_outcomes(passed=1)
+    text = (pytester.path / "cassettes" / "test_user" / "test_responses.yaml").read_text()
+    assert "/v1/responses" in text and "event: response.output_text.delta" in text
+    assert '"type": "function_call"' in text and "sk-secret-456" not in text
+    monkeypatch.delenv("UPSTREAM")
+    pytester.runpytest_inprocess("-q", "--pocketmesh-record-mode=none").assert_outcomes(passed=1)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from pocketmesh.diagram import UNTESTED_STYLE
 from pocketmesh_testing.properties import gate
+from tests.pocketmesh.test_diagram import read_mermaid
 
 MODULE = '''
 from typing import Any
@@ -53,15 +56,29 @@ def test_gate_passes_when_every_edge_is_taken(tmp_path: Path, monkeypatch: pytes
     out = capsys.readouterr().out
     assert status == 0, out
     assert "Router" in out and "2/2" in out and "100.0%" in out
-    assert "Flow edge coverage: **100.0%**" in (tmp_path / "gate.md").read_text()
+    report = (tmp_path / "gate.md").read_text()
+    assert "Flow edge coverage: **100.0%**" in report
+    assert "```mermaid\nflowchart TD\n" in report and "-.->" not in report and "linkStyle" not in report
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
 
 
 def test_gate_fails_when_an_edge_is_untested(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
     write_module(tmp_path, scripted=False)  # the node alone never goes right
-    status = gate.main(["test_router.py", "--min-edge-coverage", "100", "--", "-q", "-p", "no:cacheprovider"])
+    status = gate.main(["test_router.py", "--min-edge-coverage", "100", "--report-md", "gate.md",
+                        "--", "-q", "-p", "no:cacheprovider"])
     out = capsys.readouterr().out
     assert status == 1, out
     assert "untested edge: Route -right-> Right" in out
     assert "FAIL: flow edge coverage 50.0% is under --min-edge-coverage=100" in out
+    # The markdown report draws the flow, the untested edge dashed and coloured.
+    report = (tmp_path / "gate.md").read_text()
+    blocks = re.findall(r"^### (\S+)\n\n```mermaid\n(.*?)\n```$", report, flags=re.M | re.S)
+    assert [name for name, _ in blocks] == ["Router"]
+    drawn = read_mermaid(blocks[0][1] + "\n")
+    labels = drawn["labels"]
+    assert sorted((labels[a], action, labels[b], dashed) for a, action, b, dashed in drawn["edges"]) == [
+        ("Route", "left", "Left", False), ("Route", "right", "Right", True),
+    ]
+    dashed_index = [i for i, edge in enumerate(drawn["edges"]) if edge[3]]
+    assert drawn["styles"] == [f"linkStyle {dashed_index[0]} {UNTESTED_STYLE}"]
