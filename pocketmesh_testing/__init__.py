@@ -9,10 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pocketmesh_testing.errors import (
+    BlockedLookupError,
     CassetteMissError,
     NetworkBlockedError,
     PersistenceConformanceError,
     PocketMeshTestingError,
+    ReplyMismatchError,
     UnscriptedCallError,
     UnusedRepliesError,
 )
@@ -22,6 +24,7 @@ from pocketmesh_testing.doubles.conformance import PersistenceConformance, check
 
 __all__ = [
     "Agent",
+    "BlockedLookupError",
     "CassetteMissError",
     "Conversation",
     "ErrorReply",
@@ -33,6 +36,7 @@ __all__ = [
     "PocketMeshTestingError",
     "RawReply",
     "Reply",
+    "ReplyMismatchError",
     "StreamReply",
     "TextReply",
     "ToolCallReply",
