@@ -62,6 +62,10 @@ class EdgeRecorder:
                 if edge is not None:
                     entry.taken.add(edge)
 
+    def declare(self, flow: Flow) -> None:
+        """Note ``flow``'s wired edges even if no run takes them: a flow nothing ran still counts."""
+        self.record(flow, ())
+
     def total(self) -> tuple[int, int]:
         """(taken, wired) over every flow seen."""
         taken = sum(len(c.taken & c.edges) for c in self.flows.values())

@@ -53,7 +53,9 @@ def test_gate_passes_when_every_edge_is_taken(tmp_path: Path, monkeypatch: pytes
     out = capsys.readouterr().out
     assert status == 0, out
     assert "Router" in out and "2/2" in out and "100.0%" in out
-    assert "Flow edge coverage: **100.0%**" in (tmp_path / "gate.md").read_text()
+    report = (tmp_path / "gate.md").read_text()
+    assert "Flow edge coverage: **100.0%**" in report and "**Result: PASS**" in report
+    assert out.rstrip().endswith("pocketmesh gate: PASS")
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
 
 
@@ -65,3 +67,49 @@ def test_gate_fails_when_an_edge_is_untested(tmp_path: Path, monkeypatch: pytest
     assert status == 1, out
     assert "untested edge: Route -right-> Right" in out
     assert "FAIL: flow edge coverage 50.0% is under --min-edge-coverage=100" in out
+
+
+UNEVEN = '''
+import pytest
+from pocketmesh import BaseNode, Flow
+from pocketmesh_testing.properties import assert_terminates
+
+
+def build_router() -> Flow:
+    route = BaseNode(name="Route")
+    route >> BaseNode(name="Left")
+    return Flow(route, name="Router")
+
+
+def build_refunds() -> Flow:  # defined, never run by any test
+    check = BaseNode(name="Check")
+    check >> BaseNode(name="Pay")
+    return Flow(check, name="Refunds")
+
+
+@pytest.mark.flow_property
+def test_router_terminates() -> None:
+    assert_terminates(build_router())
+
+
+@pytest.mark.flow_property
+def test_a_broken_property() -> None:
+    assert 1 + 1 == 3, "arithmetic is broken"
+'''
+
+
+def test_the_report_lists_flows_that_never_ran_and_the_failing_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test_uneven.py").write_text(UNEVEN)
+    status = gate.main(["test_uneven.py", "--report-md", "gate.md", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "Refunds" in out and "never ran: no collected test or scenario ran this flow" in out
+    assert "untested edge: Check -default-> Pay" in out
+    assert "pocketmesh gate: FAIL (1 failing test(s))" in out
+    report = (tmp_path / "gate.md").read_text()
+    assert "**Result: FAIL (1 failing test(s))**" in report
+    assert "Flows no test or scenario ran:\n\n- `Refunds`" in report
+    assert "Failing tests:\n\n- `test_uneven.py::test_a_broken_property`: AssertionError: arithmetic is broken" in report

@@ -85,5 +85,6 @@ def test_history_duplicated_on_redelivery_is_found(tmp_path: Path) -> None:
     assert "messages 2 -> 4" in str(caught.value)
     saved = yaml.safe_load(next(tmp_path.glob("*.yaml")).read_text())
     assert saved["agent"] == "tests.agent:flows" and saved["skill"] == "collect"
-    assert saved["turns"][-1]["redeliver"] is True
-    assert len(saved["turns"]) == 2  # shrunk: one message, then its redelivery
+    assert len(saved["turns"]) == 2  # shrunk: one message, then its redelivery (the same message id)
+    assert saved["turns"][0]["message_id"] == saved["turns"][1]["message_id"] == "m1"
+    assert saved["turns"][0]["user"] == saved["turns"][1]["user"]
