@@ -28,7 +28,7 @@ class Lookup(A2ABaseNode):
 
     async def finalize(self, shared, prep, answer, params):
         shared["lookup"] = answer
-        shared["asked_at"] = time.time()
+        shared["clock"] = time.time()  # under no time-like key
         self.set_final_response_parts(shared, [self.create_text_part(f"looked up with {answer['tool']}")])
         return "complete"
 
@@ -91,7 +91,7 @@ def test_snapshots_of_made_up_values_pass_in_either_order_and_under_xdist(projec
     stored = json.loads((project.path / "scenarios" / "__scenario_snapshots__" / "lookup"
                          / "looks-it-up-with-a-tool.turn-1.json").read_text())
     assert stored["lookup"]["call_id"] == "call_fake_1" and stored["lookup"]["completion"] == "chatcmpl-fake-2"
-    assert stored["asked_at"].startswith("<timestamp:")  # time.time(): a float epoch
+    assert stored["clock"].startswith("<timestamp:")  # time.time(): a float epoch, whatever its key
     assert "call_fake_1" in (project.path / "tests" / "__snapshots__" / "test_tools" / "test_three_tool_calls.json").read_text()
 
     project.runpytest_inprocess(*LEAN, "scenarios", "tests").assert_outcomes(passed=2)
