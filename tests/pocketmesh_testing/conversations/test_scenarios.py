@@ -185,6 +185,7 @@ def test_the_same_scenario_passes_in_process_and_against_pocketmesh_serve(
 ) -> None:
     write(pytester, "greeting.yaml", GREETING)
     write(pytester, "streaming.yaml", STREAMING)
+    write(pytester, "levels.yaml", "levels: [{name: moat}]\n")  # not a scenario: neither run nor played
     pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
     monkeypatch.chdir(pytester.path)
     out = io.StringIO()
