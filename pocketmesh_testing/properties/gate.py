@@ -110,7 +110,7 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     for name, item in sorted(edges.items()):
         wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
         lines.append(f"{name:<32} {len(taken & wired):>4}/{len(wired):<4} {_percent(len(taken & wired), len(wired)):>7.1f}%")
-        if not taken:
+        if not item.get("runs", 1):
             lines.append("    never ran: no collected test or scenario ran this flow")
         lines.extend(f"    untested edge: {n} -{a}-> {s}" for n, a, s in sorted(wired - taken))
     taken, wired = _edge_totals(edges)
@@ -164,7 +164,7 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
         out += ["", "Untested edges:", ""] + [f"- `{name}`: `{n} -{a}-> {s}`" for name, (n, a, s) in missing]
     if data.get("code") is not None:
         out += ["", f"Code coverage: **{data['code']:.1f}%**"]
-    never = [name for name, item in sorted(edges.items()) if not item["taken"]]
+    never = [name for name, item in sorted(edges.items()) if not item.get("runs", 1)]
     if never:
         out += ["", "Flows no test or scenario ran:", ""] + [f"- `{name}`" for name in never]
     tests = data.get("tests", {})

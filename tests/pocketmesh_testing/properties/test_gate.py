@@ -113,3 +113,38 @@ def test_the_report_lists_flows_that_never_ran_and_the_failing_tests(
     assert "**Result: FAIL (1 failing test(s))**" in report
     assert "Flows no test or scenario ran:\n\n- `Refunds`" in report
     assert "Failing tests:\n\n- `test_uneven.py::test_a_broken_property`: AssertionError: arithmetic is broken" in report
+
+
+DESK = '''
+from pocketmesh import BaseNode, Flow
+from pocketmesh.a2a import A2ABaseNode
+
+
+class Answer(A2ABaseNode):
+    async def finalize(self, shared, prep, result, params):
+        self.set_final_response_parts(shared, [self.create_text_part("hello")])
+
+
+def escalations() -> Flow:
+    triage = BaseNode(name="Triage")
+    triage >> BaseNode(name="Escalate")
+    return Flow(triage, name="Escalations")
+
+
+flows = {"answer": Flow(Answer(), name="Answers"), "escalate": escalations()}
+'''
+
+
+def test_flows_a_scenario_agent_serves_but_no_scenario_plays_count_as_never_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "desk.py").write_text(DESK)
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "desk.yaml").write_text(
+        "agent: desk:flows\nskill: answer\nturns:\n  - user: hi\n    expect: {state: completed, text: hello}\n")
+    status = gate.main(["scenarios", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 0, out  # no threshold asked: untested flows are shown, not failed
+    assert "Escalations" in out and "untested edge: Triage -default-> Escalate" in out
+    assert out.count("never ran") == 1 and "pocketmesh gate: PASS" in out
