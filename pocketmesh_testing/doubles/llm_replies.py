@@ -14,7 +14,6 @@ before it in the process, so snapshots of them do not depend on test order.
 from __future__ import annotations
 
 import contextvars
-import itertools
 import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -43,13 +42,24 @@ class MadeUp:
 
     def __init__(self, created: int = FIXED_CREATED) -> None:
         self.created = created
-        self._numbers = itertools.count(1)
+        self._next = 1
         self._lock = threading.Lock()  # the loopback server answers from several threads
 
     def number(self) -> int:
         """The next id number of this source."""
         with self._lock:
-            return next(self._numbers)
+            number, self._next = self._next, self._next + 1
+            return number
+
+    def peek(self) -> int:
+        """The number the next id will get."""
+        with self._lock:
+            return self._next
+
+    def restart(self, at: int = 1) -> None:
+        """Number ids from ``at`` again: a replayed answer gets the ids it had the first time."""
+        with self._lock:
+            self._next = at
 
 
 _source: contextvars.ContextVar[MadeUp | None] = contextvars.ContextVar("pocketmesh_made_up", default=None)

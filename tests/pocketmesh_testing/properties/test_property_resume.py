@@ -213,3 +213,25 @@ def test_flows_that_store_uuids_and_timestamps_pass_and_a_double_effect_is_still
     pytester.makepyfile(test_orders=VOLATILE)
     result = pytester.runpytest_inprocess("-q")
     result.assert_outcomes(passed=2)
+
+
+def test_model_response_ids_kept_in_shared_state_read_the_same_after_a_resume() -> None:
+    # Agents keep a response's id (to chain the next request to it): a resumed step that asks
+    # the model again hears the same answer, with the same id, as the uninterrupted run did.
+    fake = FakeLLM()
+    client = fake.openai_client(max_retries=0)
+
+    class Ask(BaseNode):
+        async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> Any:
+            answer = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "?"}])
+            return {"id": answer.id, "text": answer.choices[0].message.content}
+
+        async def finalize(self, shared: dict[str, Any], prep: Any, answer: Any, params: dict[str, Any]) -> None:
+            shared.setdefault("answers", []).append(answer)
+
+    def build() -> Flow:
+        first, second = Ask(name="First"), Ask(name="Second")
+        first >> second
+        return Flow(first)
+
+    assert_resume_idempotent(build, llm=fake, settings=settings(DEV, max_examples=20, derandomize=True))
