@@ -71,7 +71,8 @@ def _caller_modules() -> list[ModuleType]:
 
 def _node_modules(flow: Flow) -> list[ModuleType]:
     names = {type(flow).__module__} | {type(node).__module__ for _, node in iter_nodes(flow)}
-    return [sys.modules[n] for n in sorted(names) if n in sys.modules and not n.startswith("pocketmesh")]
+    runtime = {BaseNode.__module__, Flow.__module__}  # plain BaseNode / Flow say nothing of the project
+    return [sys.modules[n] for n in sorted(names - runtime) if n in sys.modules and not n.startswith(_OWN)]
 
 
 def _attributes(module: ModuleType) -> Iterator[tuple[str, Any]]:
