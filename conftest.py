@@ -18,5 +18,7 @@ os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
 
 @pytest.fixture(autouse=True)
 def _isolated_db_path(tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Point the default SQLite file at a temporary directory for every test."""
+    """Point the default SQLite file, and where failing flow examples are kept, at a temporary
+    directory for every test (planted-bug tests fail properties on purpose)."""
     monkeypatch.setenv("POCKETMESH_DB_PATH", str(tmp_path / "pocketmesh.sqlite"))  # type: ignore[operator]
+    monkeypatch.setenv("POCKETMESH_FAILURES_DIR", str(tmp_path / "failures"))  # type: ignore[operator]

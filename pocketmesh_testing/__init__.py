@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pocketmesh_testing.errors import (
+    BlockedLookupError,
     CassetteMissError,
     NetworkBlockedError,
     PersistenceConformanceError,
@@ -25,6 +26,7 @@ from pocketmesh_testing.doubles.conformance import PersistenceConformance, check
 
 __all__ = [
     "Agent",
+    "BlockedLookupError",
     "CassetteMissError",
     "Conversation",
     "ErrorReply",

@@ -44,3 +44,21 @@ def _gate(args: argparse.Namespace) -> int:
     from pocketmesh_testing.properties.gate import main
 
     return main(args.gate_args)
+
+
+def add_replay_command(commands: Any) -> None:
+    """Register ``pocketmesh replay``: kept failing examples and scenario files, run as tests."""
+    replay = commands.add_parser(
+        "replay",
+        help="replay saved minimal failing examples (or scenario files) as tests",
+        add_help=False,  # --help goes to the command's own parser, which also splits off `-- pytest args`
+        prefix_chars="\0",
+    )
+    replay.add_argument("replay_args", nargs=argparse.REMAINDER)
+    replay.set_defaults(handler=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from pocketmesh_testing.properties.examples import replay_main
+
+    return replay_main(args.replay_args)

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 import httpx
 
 from pocketmesh_testing.doubles.loopback import free_port
+from pocketmesh_testing.conversations.discovery import file_kind
 from pocketmesh_testing.conversations.format import Scenario, ScenarioFormatError, load_scenarios
 from pocketmesh_testing.conversations.player import FAKE_LLM_PORT_ENV
 from pocketmesh_testing.conversations.simulation_file import load_simulations
@@ -46,7 +47,8 @@ def _scenario_files(dirs: Sequence[str]) -> list[Path]:
     files: list[Path] = []
     for entry in dirs:
         base = Path(entry)
-        files += sorted(p for p in base.rglob("*.y*ml") if not any(x == "cassettes" or x.startswith("__") for x in p.relative_to(base).parts[:-1]))
+        files += sorted(p for p in base.rglob("*.y*ml") if not any(x == "cassettes" or x.startswith("__") for x in p.relative_to(base).parts[:-1])
+                        and file_kind(p) == "scenario")  # other YAML there (kept examples, data) is not played
     return files
 
 

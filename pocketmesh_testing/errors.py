@@ -4,7 +4,9 @@ The tree::
 
     PocketMeshTestingError
     ├── NetworkBlockedError (ConnectionError)   a test tried to reach a non-loopback host
+    │   └── BlockedLookupError (socket.gaierror)  ... by name: the lookup fails as DNS would
     ├── UnscriptedCallError (AssertionError)    the fake LLM got a call nothing was scripted for
+    ├── ReplyMismatchError (AssertionError)     a scripted reply does not fit the request it met
     ├── UnusedRepliesError (AssertionError)     scripted replies were left over at teardown
     ├── ReplyMismatchError (AssertionError)     a scripted reply cannot answer the request it got
     ├── CassetteMissError (LookupError)         a cassette holds no recording for a request
@@ -13,10 +15,14 @@ The tree::
         └── SimulationAnswerError (ValueError)  the simulated user or the judge answered out of format
 
 ``NetworkBlockedError`` subclasses ``ConnectionError`` so HTTP clients report it as the
-connection failure it is; the assertion errors make pytest show them as test failures.
+connection failure it is. A blocked host *name* raises ``BlockedLookupError``, which is also a
+``socket.gaierror``: code written for the real network (``except socket.gaierror``) sees the
+failed lookup it expects. The assertion errors make pytest show them as test failures.
 """
 
 from __future__ import annotations
+
+import socket
 
 
 class PocketMeshTestingError(Exception):
@@ -39,8 +45,22 @@ class NetworkBlockedError(PocketMeshTestingError, ConnectionError):
         )
 
 
+class BlockedLookupError(NetworkBlockedError, socket.gaierror):
+    """A test tried to resolve or reach a host name outside loopback; fails like a DNS miss."""
+
+    def __init__(self, host: str, port: int | None = None) -> None:
+        super().__init__(host, port)
+        # What a real failed lookup carries, for code that reads it (e.errno == socket.EAI_NONAME).
+        self.errno = socket.EAI_NONAME
+        self.strerror = str(self.args[0])
+
+
 class UnscriptedCallError(PocketMeshTestingError, AssertionError):
     """The fake LLM received a request while nothing was scripted to answer it."""
+
+
+class ReplyMismatchError(PocketMeshTestingError, AssertionError):
+    """The next scripted fake LLM reply cannot answer the request it met (a stream for a plain call)."""
 
 
 class UnusedRepliesError(PocketMeshTestingError, AssertionError):

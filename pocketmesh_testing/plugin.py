@@ -14,16 +14,20 @@ from typing import Any
 
 import pytest
 
+from pocketmesh_testing.async_tests import quiet_loop_scope_warning
 from pocketmesh_testing.doubles.cassettes import RECORD_MODES
 from pocketmesh_testing.doubles.network import guard
+from pocketmesh_testing.errors import CassetteMissError
+from pocketmesh_testing.properties.failures import set_default_failures_dir
 from pocketmesh_testing.settings import (
     CALL_FAILED,
+    CASSETTE_MISSES,
     SETTINGS,
     TRANSCRIPTS,
     USED_CASSETTES,
     activate,
+    collected_kind,
     deactivate,
-    is_scenario_file,
     settings_from_config,
 )
 
@@ -39,6 +43,8 @@ _MARKERS = (
 )
 _COLLECTED = pytest.StashKey[set[Path]]()
 _PARTIAL = pytest.StashKey[set[Path]]()
+_UNQUIET = pytest.StashKey[Any]()
+_PREVIOUS_FAILURES_DIR = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,7 +75,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("pocketmesh_cassette_filter_body", "JSON body keys kept out of cassettes.",
                   type="linelist", default=[])
     parser.addini("pocketmesh_mark_async_tests", "run `async def` tests under pytest-asyncio without "
-                  "marking them.", type="bool", default=True)
+                  "marking them (only while no asyncio_mode is configured).", type="bool", default=True)
     # -- conversations: scenario files, live agents, transcripts
     group.addoption(
         "--pocketmesh-agent-url", dest="pocketmesh_agent_url", action="append", metavar="[AGENT=]URL",
@@ -90,12 +96,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("pocketmesh_agent_db", "default for --pocketmesh-agent-db.", type="args", default=[])
     parser.addini("pocketmesh_simulator_model", "model of simulated users and judges (default gpt-4o-mini).",
                   default="")
+    # -- properties: kept failing examples
+    parser.addini("pocketmesh_failures_dir", "where flow properties save minimal failing examples, from the "
+                  "rootdir ($POCKETMESH_FAILURES_DIR wins; empty: not saved).", default=".pocketmesh/failures")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-asyncio's, whose loop-scope warning it may quiet
 def pytest_configure(config: pytest.Config) -> None:
     for line in _MARKERS:
         config.addinivalue_line("markers", line)
     config.stash[SETTINGS] = settings_from_config(config)
+    config.stash[_UNQUIET] = quiet_loop_scope_warning(config, config.stash[SETTINGS].mark_async_tests)
+    config.stash[_PREVIOUS_FAILURES_DIR] = set_default_failures_dir(config.stash[SETTINGS].failures_dir)
     activate(config.stash[SETTINGS])
     config.stash[USED_CASSETTES] = set()
     config.stash[_COLLECTED] = set()
@@ -104,8 +116,16 @@ def pytest_configure(config: pytest.Config) -> None:
     guard.install()
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    undo = session.config.stash.get(_UNQUIET, None)
+    if undo is not None:
+        undo()
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     guard.uninstall()
+    if _PREVIOUS_FAILURES_DIR in config.stash:
+        set_default_failures_dir(config.stash[_PREVIOUS_FAILURES_DIR])
     if SETTINGS in config.stash:
         deactivate(config.stash[SETTINGS])
 
@@ -115,24 +135,17 @@ def _is_coroutine_test(obj: Any) -> bool:
     return inspect.iscoroutinefunction(inner)
 
 
-def _asyncio_mode(config: pytest.Config) -> str | None:
-    try:
-        return str(config.getini("asyncio_mode") or "strict")
-    except ValueError:  # pytest-asyncio is not installed
-        return None
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
     # pytest-asyncio (strict by default) only runs marked coroutines; marking them here, before
-    # its own wrapper sees the item, saves users the asyncio configuration.
+    # its own wrapper sees the item, saves users the asyncio configuration. A user who chose a
+    # mode (ini asyncio_mode, -o or --asyncio-mode) keeps exactly what that mode does.
     config = collector.config
     if (
         config.stash[SETTINGS].mark_async_tests
         and _is_coroutine_test(obj)
         and isinstance(collector, (pytest.Module, pytest.Class))
         and collector.funcnamefilter(name)
-        and _asyncio_mode(config) == "strict"
         and not any(m.name in ("asyncio", "anyio", "trio") for m in getattr(obj, "pytestmark", []))
         and not any(True for n in ("asyncio", "anyio", "trio") for _ in collector.iter_markers(n))
     ):
@@ -146,6 +159,23 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     blocking = settings.network_guard and item.get_closest_marker("allow_network") is None
     with guard.policy(enabled=blocking, allowed_hosts=settings.allowed_hosts):
         return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
+    # A cassette miss inside an HTTP client surfaces as the client's own error ("Connection
+    # error."), the miss itself only in a log. The test fails with the miss: that is the cause.
+    __tracebackhide__ = True
+    try:
+        return (yield)
+    except Exception as error:
+        misses = item.stash.get(CASSETTE_MISSES, None)
+        if not misses or isinstance(error, CassetteMissError):
+            raise
+        miss = CassetteMissError(str(misses[0]))
+        first = (str(error).splitlines() or [""])[0]
+        miss.add_note(f"The test then failed with {type(error).__name__}: {first[:200]}")
+        raise miss from None
 
 
 @pytest.hookimpl(wrapper=True)
@@ -166,10 +196,15 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
-    if is_scenario_file(file_path, parent.config.stash[SETTINGS]):
+    kind = collected_kind(file_path, parent.config.stash[SETTINGS], given=parent.session.isinitpath(file_path))
+    if kind == "scenario":
         from pocketmesh_testing.conversations.simulation_file import ConversationFile
 
         return ConversationFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
+    if kind == "example":
+        from pocketmesh_testing.properties.examples import ExampleFile
+
+        return ExampleFile.from_parent(parent, path=file_path)  # type: ignore[no-any-return]
     return None
 
 

@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from pocketmesh_testing.async_tests import asyncio_mode_chosen
+from pocketmesh_testing.conversations.discovery import FileKind, file_kind
 from pocketmesh_testing.doubles.cassettes import (
     DEFAULT_FILTER_HEADERS,
     DEFAULT_FILTER_QUERY,
@@ -21,12 +24,14 @@ from pocketmesh_testing.doubles.cassettes import (
 
 __all__ = [
     "CALL_FAILED",
+    "CASSETTE_MISSES",
     "SETTINGS",
     "TRANSCRIPTS",
     "USED_CASSETTES",
     "PluginSettings",
     "activate",
     "active_settings",
+    "collected_kind",
     "deactivate",
     "is_scenario_file",
     "settings_from_config",
@@ -42,9 +47,11 @@ class PluginSettings:
     allowed_hosts: tuple[str, ...] = ()
     cassette: CassetteSettings = field(default_factory=CassetteSettings)
     mark_async_tests: bool = True
+    """Mark unmarked ``async def`` tests for pytest-asyncio: on unless turned off, or the user chose
+    an ``asyncio_mode`` (that choice is theirs to keep)."""
     report_unused_cassettes: bool = False
     scenario_dirs: tuple[Path, ...] = ()
-    """Resolved directories whose ``*.yaml`` files are scenarios."""
+    """Resolved directories searched for scenario files (ini ``pocketmesh_scenario_dirs``; empty: none)."""
     agent_urls: tuple[str, ...] = ()
     """``[AGENT=]URL`` entries: scenarios play against these live agents."""
     agent_dbs: tuple[str, ...] = ()
@@ -52,11 +59,15 @@ class PluginSettings:
     show_transcripts: bool = False
     simulator_model: str = ""
     """Model of simulated users and judges (ini ``pocketmesh_simulator_model``); empty: the default."""
+    failures_dir: Path | None = None
+    """Where properties keep minimal failing examples (ini ``pocketmesh_failures_dir``; None: nowhere)."""
 
 
 SETTINGS = pytest.StashKey[PluginSettings]()
 USED_CASSETTES = pytest.StashKey[set[Path]]()
 CALL_FAILED = pytest.StashKey[bool]()
+CASSETTE_MISSES = pytest.StashKey[list[Any]]()
+"""Misses of the cassette a test uses: a test failing after one fails with the miss as its message."""
 TRANSCRIPTS = pytest.StashKey[dict[str, list[str]]]()
 """Transcript lines of every scenario played in the session, by node id."""
 
@@ -90,17 +101,22 @@ def settings_from_config(config: pytest.Config) -> PluginSettings:
         and not config.getoption("pocketmesh_allow_network"),
         allowed_hosts=lines("pocketmesh_allowed_hosts"),
         cassette=cassette,
-        mark_async_tests=bool(config.getini("pocketmesh_mark_async_tests")),
+        mark_async_tests=bool(config.getini("pocketmesh_mark_async_tests")) and not asyncio_mode_chosen(config),
         report_unused_cassettes=bool(config.getoption("pocketmesh_unused_cassettes")),
-        scenario_dirs=tuple(
-            (config.rootpath / str(entry)).resolve()
-            for entry in config.getini("pocketmesh_scenario_dirs") or ["scenarios"]
-        ),
+        # An empty value means no scenario directories at all (collection off), not the default.
+        scenario_dirs=tuple((config.rootpath / str(entry)).resolve() for entry in config.getini("pocketmesh_scenario_dirs")),
         agent_urls=_setting(config, "pocketmesh_agent_url", "POCKETMESH_AGENT_URL", "pocketmesh_agent_url"),
         agent_dbs=_setting(config, "pocketmesh_agent_db", "POCKETMESH_AGENT_DB", "pocketmesh_agent_db"),
         show_transcripts=bool(config.getoption("pocketmesh_transcripts", default=False)),
         simulator_model=str(config.getini("pocketmesh_simulator_model") or "").strip(),
+        failures_dir=_directory(config, "pocketmesh_failures_dir"),
     )
+
+
+def _directory(config: pytest.Config, ini: str) -> Path | None:
+    """An ini key naming a directory from the rootdir; None when set empty."""
+    value = str(config.getini(ini) or "").strip()
+    return (config.rootpath / value).resolve() if value else None
 
 
 _ACTIVE: list[PluginSettings] = []
@@ -131,7 +147,23 @@ def settings_of(config: pytest.Config) -> PluginSettings:
 
 
 def is_scenario_file(path: Path, settings: PluginSettings) -> bool:
-    """True for ``*.yaml`` / ``*.yml`` under a scenario directory (not in cassettes or ``__*`` dirs)."""
+    """True for a scenario file (by its content) under a scenario directory; see :func:`collected_kind`."""
+    return _in_scenario_dirs(path, settings) and file_kind(path) == "scenario"
+
+
+def collected_kind(path: Path, settings: PluginSettings, *, given: bool = False) -> FileKind | None:
+    """What the plugin collects ``path`` as: ``"scenario"``, ``"example"`` or None (not its file).
+
+    A ``*.yaml`` / ``*.yml`` file counts when it lies under a scenario directory (not in a
+    ``cassettes`` or ``__*`` folder) or was named on the command line (``given``), and its content
+    has the shape of a scenario file or a kept flow example; any other YAML is left alone.
+    """
+    if path.suffix not in (".yaml", ".yml") or not (given or _in_scenario_dirs(path, settings)):
+        return None
+    return file_kind(path)
+
+
+def _in_scenario_dirs(path: Path, settings: PluginSettings) -> bool:
     if path.suffix not in (".yaml", ".yml"):
         return False
     resolved = path.resolve()

@@ -45,8 +45,9 @@ def test_every_documented_module_gives_its_names(module: str) -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [["-m", "pocketmesh_testing.recorder", "--help"], ["-m", "pocketmesh.cli", "gate", "--help"]],
-    ids=["recorder", "gate"],
+    [["-m", "pocketmesh_testing.recorder", "--help"], ["-m", "pocketmesh.cli", "gate", "--help"],
+     ["-m", "pocketmesh.cli", "replay", "--help"]],
+    ids=["recorder", "gate", "replay"],
 )
 def test_documented_commands_still_answer_help(command: list[str]) -> None:
     import subprocess

@@ -13,6 +13,7 @@ talks to any A2A agent over HTTP through its card. Both hand out conversations::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -25,7 +26,10 @@ from pocketmesh.a2a import A2AClient, StreamEvent, TaskView, create_a2a_app, cre
 from pocketmesh_testing.doubles.asgi import Lifespan, StreamingASGITransport
 from pocketmesh_testing.doubles.marked_requests import AGENT_HEADER
 
-__all__ = ["Agent", "Conversation", "Exchange", "InProcessAgent", "RemoteAgent", "Reply", "StreamedEvents", "a2a_agent", "remote_agent"]
+__all__ = [
+    "Agent", "Conversation", "Exchange", "InProcessAgent", "RemoteAgent", "Reply", "a2a_agent", "artifact_text", "part_text",
+    "remote_agent", "whole_numbers",
+]
 
 INPROCESS_URL = "http://pocketmesh-agent.test"
 """Base URL of in-process agents; the transport never resolves it, so nothing leaves the process."""
@@ -33,9 +37,41 @@ INPROCESS_URL = "http://pocketmesh-agent.test"
 _NO_SHARED = object()
 
 
+def part_text(part: Mapping[str, Any]) -> str:
+    """A part as text: a text part's text, a data part's data as JSON (sorted keys), a file part's name."""
+    if "text" in part and part.get("kind", "text") == "text":
+        return str(part["text"])
+    if "data" in part:
+        return json.dumps(whole_numbers(part["data"]), sort_keys=True, ensure_ascii=False)
+    file = part.get("file")
+    if isinstance(file, Mapping):
+        name = file.get("name") or file.get("uri") or file.get("url")
+        return f"<file {name}>" if name else "<file>"
+    return ""
+
+
+def whole_numbers(value: Any) -> Any:
+    """``value`` with whole floats as ints."""
+    # Data parts travel as protobuf Structs, which keep every number as a double: 3 comes back
+    # 3.0. JSON has one number type, so the text shows 3, as the agent wrote it.
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
+
+
+def artifact_text(artifact: Mapping[str, Any]) -> str:
+    """An artifact's parts as text (see :func:`part_text`), joined."""
+    return "".join(part_text(p) for p in artifact.get("parts", []))
+
+
 @dataclass
 class Reply:
-    """The agent's answer to one message: task state, reply text and parts, artifacts."""
+    """The agent's answer to one message: task state, reply text and parts, artifacts; for a
+    streamed message also every event, in arrival order (``events``, ``chunks``)."""
 
     state: str
     task_id: str
@@ -71,19 +107,27 @@ class Reply:
 
     @property
     def artifact_text(self) -> str:
-        """The text of every artifact, each artifact's parts joined, artifacts by newlines."""
-        return "\n".join("".join(str(p.get("text", "")) for p in a.get("parts", [])) for a in self.artifacts)
-
-
-class StreamedEvents(list[StreamEvent]):
-    """The events of one streamed message, in arrival order; ``reply`` sums them up."""
-
-    reply: Reply
+        """The text of every artifact (data parts as JSON), each artifact's parts joined, artifacts by newlines."""
+        return "\n".join(artifact_text(a) for a in self.artifacts)
 
     @property
     def chunks(self) -> list[str]:
-        """The text of each artifact update, in order (the streamed tokens)."""
-        return [e.text for e in self if e.kind == "artifact-update"]
+        """The text of each streamed artifact update, in order (data parts as JSON); empty unless streamed."""
+        return self.chunks_of()
+
+    def chunks_of(self, artifact: str | None = None) -> list[str]:
+        """The streamed artifact updates' text, only those of the artifact named (or with id) ``artifact`` if given."""
+        names: dict[str, str] = {}
+        out: list[str] = []
+        for event in self.events:
+            if event.kind != "artifact-update" or event.artifact is None:
+                continue
+            artifact_id = str(event.artifact.get("artifactId", ""))
+            if event.artifact.get("name"):
+                names[artifact_id] = str(event.artifact["name"])  # later chunks may carry only the id
+            if artifact is None or artifact in (artifact_id, names.get(artifact_id)):
+                out.append(artifact_text(event.artifact))
+        return out
 
 
 @dataclass
@@ -145,12 +189,12 @@ class Conversation:
 
     async def stream(
         self, content: Any, *, message_id: str | None = None, metadata: Mapping[str, Any] | None = None
-    ) -> StreamedEvents:
-        """Send a message as a stream; returns every event, with ``.reply`` built from them."""
+    ) -> Reply:
+        """Send a message as a stream; the reply is built from the events, which ``reply.events`` keeps."""
         exchange = Exchange(_parts(content), streamed=True)
         self.exchanges.append(exchange)
         client = await self.agent.client()
-        events = StreamedEvents()
+        events: list[StreamEvent] = []
         try:
             async for event in client.send_message_stream(
                 exchange.sent, task_id=self.task_id, context_id=self.context_id,
@@ -160,9 +204,9 @@ class Conversation:
         except BaseException as error:
             exchange.error = error
             raise
-        events.reply = await self._reply_from_events(events)
-        exchange.reply = events.reply
-        return events
+        reply = await self._reply_from_events(events)
+        exchange.reply = reply
+        return reply
 
     async def cancel(self) -> Reply:
         """Cancel the conversation's task."""

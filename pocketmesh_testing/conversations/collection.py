@@ -18,10 +18,8 @@ expectations against a live agent need its store: ``--pocketmesh-agent-db [SPEC=
 from __future__ import annotations
 
 import asyncio
-import importlib
 import os
-import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from pocketmesh import BaseNode
 from pocketmesh_testing.conversations.agents import Agent, a2a_agent, remote_agent
 from pocketmesh_testing.conversations.format import Scenario, ScenarioFormatError, load_scenarios
+from pocketmesh_testing.conversations.loading import AgentLoadError, load_agent, load_flows
 from pocketmesh_testing.conversations.player import (
     FAKE_LLM_PORT_ENV,
     ScenarioMismatchError,
@@ -40,7 +38,8 @@ from pocketmesh_testing.conversations.player import (
     play,
 )
 from pocketmesh_testing.conversations.transcript import plain, render_mismatch, render_transcript
-from pocketmesh_testing.settings import TRANSCRIPTS, settings_of
+from pocketmesh_testing.errors import CassetteMissError
+from pocketmesh_testing.settings import TRANSCRIPTS, USED_CASSETTES, settings_of
 
 __all__ = ["AgentTarget", "ScenarioFile", "ScenarioItem", "load_flows", "resolve_target"]
 
@@ -89,23 +88,6 @@ def resolve_target(config: pytest.Config, scenario: Scenario) -> AgentTarget:
     return AgentTarget(spec, url, db if url else None)
 
 
-def load_flows(spec: str, root: Path | None = None) -> Mapping[str, BaseNode]:
-    """Import ``module:attr`` and check it is a dict of flows."""
-    module_name, _, attr = spec.partition(":")
-    if root is not None and str(root) not in sys.path:
-        # Scenarios name the project's own modules, as `pocketmesh serve` does from its cwd.
-        sys.path.insert(0, str(root))
-    module = importlib.import_module(module_name)
-    value: Any = module
-    for name in attr.split("."):
-        if not hasattr(value, name):
-            raise AttributeError(f"module {module_name!r} has no attribute {attr!r} (agent {spec!r}).")
-        value = getattr(value, name)
-    if not isinstance(value, Mapping) or not value or not all(isinstance(f, BaseNode) for f in value.values()):
-        raise TypeError(f"agent {spec!r} is a {type(value).__name__}, not a dict of skill id -> Flow; e.g. flows = {{'greet': Flow(Greet())}}.")
-    return value
-
-
 @dataclass(frozen=True)
 class _Crash:
     path: str
@@ -139,17 +121,41 @@ class ScenarioFile(pytest.File):
     """A YAML file of scenarios."""
 
     def collect(self) -> Iterator[ScenarioItem]:
-        for scenario in load_scenarios(self.path):
+        scenarios = load_scenarios(self.path)
+        self._load_agents(scenarios)
+        for scenario in scenarios:
             item = ScenarioItem.from_parent(self, name=scenario.name, scenario=scenario)
             item.add_marker("scenario")
             if scenario.skip:
                 item.add_marker(pytest.mark.skip(reason=scenario.skip))
             yield item
 
+    def _load_agents(self, scenarios: list[Scenario]) -> None:
+        # Importing the in-process agents here makes a broken agent module one short collection
+        # error for the file, instead of a traceback per scenario.
+        seen: set[str] = set()
+        for scenario in scenarios:
+            try:
+                target = resolve_target(self.config, scenario)
+            except ScenarioFormatError:
+                continue  # no agent at all: that scenario says so when it runs
+            if target.url is None and target.spec and target.spec not in seen:
+                seen.add(target.spec)
+                load_agent(target.spec, self.config.rootpath, self.path, scenario.agent_line)
+
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, AgentLoadError):
+            return excinfo.value.describe(_relpath(self.config, self.path))
         if isinstance(excinfo.value, ScenarioFormatError):
             return f"invalid scenario file {excinfo.value.describe(_relpath(self.config, self.path))}"
         return super().repr_failure(excinfo, style)
+
+
+def _miss(misses: list[CassetteMissError], mismatch: ScenarioMismatchError | None) -> CassetteMissError:
+    error = CassetteMissError(str(misses[0]))
+    if mismatch is not None:
+        error.add_note(f"The scenario then failed at {mismatch}")
+    return error
 
 
 class ScenarioItem(pytest.Item):
@@ -174,11 +180,12 @@ class ScenarioItem(pytest.Item):
     async def _play(self, target: AgentTarget) -> None:
         agent = self._agent(target)
         playback = None
+        misses: list[CassetteMissError] = []
         try:
             with ExitStack() as stack:
                 fake = stack.enter_context(fake_llm_for(self.scenario))
                 if self.scenario.cassette:
-                    stack.enter_context(self._cassette())
+                    misses = stack.enter_context(self._cassette())
                 if target.url:
                     skills = await agent.skills()
                     if self.scenario.skill and self.scenario.skill not in skills:
@@ -187,7 +194,11 @@ class ScenarioItem(pytest.Item):
                     playback = await play(self.scenario, agent, fake=fake, update_snapshots=self._update_snapshots())
                 except ScenarioMismatchError as error:
                     playback = error.playback
+                    if misses:  # the agent failed because its model call had no recording: say so
+                        raise _miss(misses, error) from None
                     raise
+                if misses:
+                    raise _miss(misses, None)
         finally:
             await agent.aclose()
             conv = playback.conversation if playback else None
@@ -205,7 +216,7 @@ class ScenarioItem(pytest.Item):
                 persistence = SQLitePersistence(target.db)
             return remote_agent(target.url, persistence=persistence)
         assert target.spec is not None
-        return a2a_agent(load_flows(target.spec, self.config.rootpath))
+        return a2a_agent(load_agent(target.spec, self.config.rootpath, self.path, self.scenario.agent_line))
 
     def _cassette(self) -> Any:
         from contextlib import contextmanager
@@ -216,12 +227,13 @@ class ScenarioItem(pytest.Item):
         path = self.scenario.path.parent / str(self.scenario.cassette)
 
         @contextmanager
-        def active() -> Iterator[None]:
+        def active() -> Iterator[list[CassetteMissError]]:
             # Replaying needs no real key, but the openai client refuses to start without one.
             key = {} if os.environ.get("OPENAI_API_KEY") else {"OPENAI_API_KEY": "sk-replayed-from-cassette"}
             with environment(key), use_llm_cassette(path, settings_of(self.config).cassette) as cassette:
+                self.config.stash[USED_CASSETTES].add(path.resolve())
                 with guard.policy(enabled=guard.enabled and not cassette.may_record):
-                    yield
+                    yield cassette.misses
 
         return active()
 
@@ -235,11 +247,17 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         error = excinfo.value
-        if not isinstance(error, (ScenarioMismatchError, ScenarioFormatError)):
+        if not isinstance(error, (ScenarioMismatchError, ScenarioFormatError, CassetteMissError)):
             return super().repr_failure(excinfo, style)
         paint = self.config.get_terminal_writer().markup if self.config.get_terminal_writer().hasmarkup else plain
+        if isinstance(error, AgentLoadError):
+            return error.describe(_relpath(self.config, self.path))
         if isinstance(error, ScenarioFormatError):
             return f"invalid scenario: {error.describe(_relpath(self.config, self.path))}"
+        if isinstance(error, CassetteMissError):
+            lines = [*self.transcript, "", paint(f"CassetteMissError: {error}", red=True, bold=True),
+                     *(getattr(error, "__notes__", None) or [])]
+            return ScenarioFailureRepr(lines, _relpath(self.config, self.path), self.scenario.line, str(error))
         conv = error.playback.conversation
         shown = _relpath(self.config, self.path)
         lines = render_transcript(self._title(), conv.exchanges if conv else [], paint)

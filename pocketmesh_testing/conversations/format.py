@@ -64,6 +64,8 @@ class Scenario:
     skip: str | None = None
     description: str = ""
     line: int = 1
+    agent_line: int | None = None
+    """Line of the ``agent:`` this scenario uses (its own, or the file's)."""
 
     @property
     def uses_fake_llm(self) -> bool:
@@ -238,5 +240,6 @@ def load_scenarios(path: Path) -> list[Scenario]:
             agent=raw.get("agent", data.get("agent")), skill=raw.get("skill", data.get("skill")),
             cassette=raw.get("cassette", data.get("cassette")), skip=raw.get("skip", data.get("skip") if at else None),
             description=raw.get("description", ""), line=line,
+            agent_line=_line(lines, at + ("agent",)) if "agent" in raw and at else _line(lines, ("agent",)) if "agent" in data else None,
         ))
     return scenarios

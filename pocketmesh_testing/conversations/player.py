@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pocketmesh_testing.conversations.agents import Agent, Conversation, Reply
+from pocketmesh_testing.conversations.agents import Agent, Conversation, Reply, artifact_text, whole_numbers
 from pocketmesh_testing.doubles.fake_llm import FakeLLM
 from pocketmesh_testing.conversations.format import Scenario, Turn
 from pocketmesh_testing.conversations.snapshots import dumps, normalise, scenario_snapshot_path
@@ -138,25 +138,39 @@ async def play(scenario: Scenario, agent: Agent, *, fake: FakeLLM | None = None,
         error: BaseException | None = None
         try:
             if turn.stream:
-                reply = (await conv.stream(turn.parts, message_id=turn.message_id)).reply
+                reply = await conv.stream(turn.parts, message_id=turn.message_id)
             else:
                 reply = await conv.send(turn.parts, message_id=turn.message_id)
         except Exception as exc:  # the agent refused the message: an expectation may want that
             error = exc
-        mismatch = _llm_problem(turn, fake) or _check(turn, reply, error, playback, update_snapshots)
+        mismatch = _first_cause(turn, reply, error, fake, playback, update_snapshots)
         if mismatch is not None:
             raise ScenarioMismatchError(mismatch, playback)
     return playback
 
 
-def _llm_problem(turn: Turn, fake: FakeLLM | None) -> Mismatch | None:
+def _first_cause(
+    turn: Turn, reply: Reply | None, error: BaseException | None, fake: FakeLLM | None, playback: Playback, update: bool
+) -> Mismatch | None:
+    """The mismatch that explains the others: a refused message, then a model call nothing was
+    scripted for, then the expectations, and only then scripted replies left unused (a turn that
+    failed early leaves them unused as a consequence, not a cause)."""
+    if error is not None and "error" not in turn.expect:
+        return _check(turn, reply, error, playback, update)
+    return (_llm_problem(turn, fake, unused=False) or _check(turn, reply, error, playback, update)
+            or _llm_problem(turn, fake, unused=True))
+
+
+def _llm_problem(turn: Turn, fake: FakeLLM | None, *, unused: bool) -> Mismatch | None:
     if fake is None:
         return None
     line = turn.line
-    if fake.unscripted:
+    if not unused and fake.unscripted:
         return Mismatch(turn.index + 1, "llm", f"the agent called the LLM {len(fake.calls)} time(s) but this turn scripts "
                         f"{len(fake.calls) - len(fake.unscripted)} repl(ies); unscripted: {fake.unscripted[0]}", line=line)
-    if fake.pending:
+    if not unused and fake.misused:
+        return Mismatch(turn.index + 1, "llm", fake.misused[0], line=line)
+    if unused and fake.pending:
         return Mismatch(turn.index + 1, "llm", f"scripted LLM replies never requested in this turn: {', '.join(fake.pending)}", line=line)
     return None
 
@@ -184,9 +198,13 @@ def _check(turn: Turn, reply: Reply | None, error: BaseException | None, playbac
         if found is not None:
             return found
     if "chunks" in expect:
-        chunks = [e.text for e in reply.events if e.kind == "artifact-update"]
-        if chunks != expect["chunks"]:
-            return Mismatch(n, "expect.chunks", "streamed chunks differ", expect["chunks"], chunks, lines.get("chunks"))
+        wanted = expect["chunks"]
+        name = wanted.get("artifact") if isinstance(wanted, dict) else None
+        wanted = wanted["equals"] if isinstance(wanted, dict) else wanted
+        chunks = reply.chunks_of(name)
+        if chunks != wanted:
+            of = f" of artifact {name!r}" if name else ""
+            return Mismatch(n, "expect.chunks", f"streamed chunks{of} differ", wanted, chunks, lines.get("chunks"))
     if "shared" in expect or expect.get("snapshot"):
         if not reply.has_shared:
             try:
@@ -207,7 +225,8 @@ def _check(turn: Turn, reply: Reply | None, error: BaseException | None, playbac
 
 def _artifact_problem(n: int, expected: list[dict[str, Any]], reply: Reply, line: int | None) -> Mismatch | None:
     actual = reply.artifacts
-    summary = [{"id": a.get("artifactId"), "name": a.get("name"), "text": "".join(str(p.get("text", "")) for p in a.get("parts", []))} for a in actual]
+    summary = [{"id": a.get("artifactId"), "name": a.get("name"), "text": artifact_text(a), "data": _artifact_data(a)}
+               for a in actual]
     if len(expected) != len(actual):
         return Mismatch(n, "expect.artifacts", f"expected {len(expected)} artifact(s), got {len(actual)}", expected, summary, line)
     for i, (want, got) in enumerate(zip(expected, summary)):
@@ -218,7 +237,20 @@ def _artifact_problem(n: int, expected: list[dict[str, Any]], reply: Reply, line
             why = check_matcher(want["text"], got["text"])
             if why is not None:
                 return Mismatch(n, f"expect.artifacts[{i}].text", why, _wanted(want["text"]), got["text"], line)
+        if "data" in want:
+            if got["data"] is None:
+                return Mismatch(n, f"expect.artifacts[{i}].data", "the artifact has no data part", want["data"], got["text"], line)
+            found = subset_problem(want["data"], got["data"], "data")
+            if found is not None:
+                path, wanted, value = found
+                return Mismatch(n, f"expect.artifacts[{i}].data", f"{path} differs", wanted, value, line)
     return None
+
+
+def _artifact_data(artifact: Mapping[str, Any]) -> Any:
+    """The data of an artifact's data part(s): one part's data, a list for several, None for none."""
+    found = [whole_numbers(p["data"]) for p in artifact.get("parts", []) if "data" in p]
+    return None if not found else found[0] if len(found) == 1 else found
 
 
 def _snapshot_problem(turn: Turn, shared: dict[str, Any], playback: Playback, update: bool) -> Mismatch | None:

@@ -12,7 +12,9 @@
   the id is a UUID, so one id reads the same wherever it appears);
 - UUIDs anywhere in strings (dashed or 32-hex) become ``<uuid:1>``; ISO 8601 date-times
   become ``<timestamp:1>``; so do numbers under time keys (``timestamp``, ``*_at``, ``*At``,
-  ``time``); memory addresses (``0x7f...``) become ``<address>``;
+  ``time``, ``created``, ``updated``, ``expires``) and, under any key, floats that read as a
+  Unix time in seconds or milliseconds between 2001 and 2100 (what ``time.time()`` returns);
+  memory addresses (``0x7f...``) become ``<address>``;
 - equal values get equal placeholders, numbered by first appearance in a walk over sorted
   keys, so the result never depends on dict order or ``PYTHONHASHSEED``; sets are sorted,
   tuples (trace steps) become lists, dataclasses become dicts.
@@ -42,7 +44,12 @@ _ID_KEYS = {
     "artifactId": "artifactId", "artifact_id": "artifactId",
     "runId": "runId", "run_id": "runId",
 }
-_TIME_KEY = re.compile(r"(^|_)([Tt]imestamp|[Tt]ime|at|AT)$|[a-z](At|Time|Timestamp)$|^(TIMESTAMP|TIME)$")
+_TIME_KEY = re.compile(
+    r"(^|_)([Tt]imestamp|[Tt]ime|at|AT|[Cc]reated|[Uu]pdated|[Mm]odified|[Ee]xpires)$"
+    r"|[a-z](At|Time|Timestamp|Created|Updated|Modified|Expires)$|^(TIMESTAMP|TIME)$"
+)
+_EPOCH_SECONDS = (1e9, 4.1e9)
+"""Unix times from 2001-09-09 to 2099-12-05: a float in this range (or 1000 times it) is a clock reading."""
 _UUID = re.compile(
     r"(?<![0-9a-fA-F])([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|[0-9a-fA-F]{32})(?![0-9a-fA-F])"
 )
@@ -76,6 +83,8 @@ class Normaliser:
                 return self.placeholder("uuid", _canonical_uuid(value))
             return self.placeholder(_ID_KEYS[key], str(value))
         if key is not None and _TIME_KEY.search(key) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return self.placeholder("timestamp", repr(value))
+        if isinstance(value, float) and _is_epoch(value):
             return self.placeholder("timestamp", repr(value))
         if isinstance(value, str):
             return self.text(value)
@@ -114,6 +123,11 @@ class Normaliser:
         value = _UUID.sub(lambda m: self.placeholder("uuid", _canonical_uuid(m.group(1))), value)
         value = _TIMESTAMP.sub(lambda m: self.placeholder("timestamp", m.group(0)), value)
         return _ADDRESS.sub("<address>", value)
+
+
+def _is_epoch(value: float) -> bool:
+    low, high = _EPOCH_SECONDS
+    return low <= value <= high or low * 1000 <= value <= high * 1000
 
 
 def _canonical_uuid(text: str) -> str:

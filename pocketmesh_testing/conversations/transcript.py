@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pocketmesh_testing.conversations.agents import Exchange
+from pocketmesh_testing.conversations.agents import Exchange, artifact_text
 
 __all__ = ["Mismatch", "Paint", "plain", "render_mismatch", "render_transcript"]
 
@@ -57,7 +57,7 @@ def render_transcript(title: str, exchanges: Sequence[Exchange], paint: Paint = 
             out.append(f"    {paint('agent', purple=True)} {state}: {_short(lines[0])}")
             out.extend(f"           {_short(line)}" for line in lines[1:6])
             for artifact in reply.artifacts:
-                text = "".join(str(p.get("text", "")) for p in artifact.get("parts", []) if p.get("kind") == "text")
+                text = artifact_text(artifact)
                 label = artifact.get("name") or artifact.get("artifactId", "")
                 out.append(f"    artifact {label}: {_short(text, 200)}")
             if exchange.streamed:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -23,8 +22,11 @@ from typing import Any
 from pocketmesh_testing.errors import CassetteMissError
 from pocketmesh_testing.doubles.fake_llm import fake_llm_hosts
 from pocketmesh_testing.doubles.marked_requests import as_recorded
+from pocketmesh_testing.doubles.matching import canonical_body, describe, differences, loopback_port, request_key
+from pocketmesh_testing.doubles.scrubbing import SECRET_HEADERS, SECRET_QUERY, Scrubber
 
 __all__ = [
+    "CASSETTE_HEADER",
     "DEFAULT_FILTER_HEADERS",
     "DEFAULT_FILTER_QUERY",
     "RECORD_MODES",
@@ -32,17 +34,17 @@ __all__ = [
     "LLMCassette",
     "default_cassette_path",
     "find_unused_cassettes",
+    "is_pocketmesh_cassette",
     "resolve_record_mode",
     "use_llm_cassette",
 ]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
-DEFAULT_FILTER_HEADERS = (
-    "authorization", "proxy-authorization", "api-key", "x-api-key", "x-goog-api-key",
-    "openai-organization", "openai-project", "cookie", "set-cookie",
-)
-DEFAULT_FILTER_QUERY = ("key", "api_key", "api-key", "apikey", "access_token", "token", "sig", "signature")
+DEFAULT_FILTER_HEADERS = SECRET_HEADERS
+DEFAULT_FILTER_QUERY = SECRET_QUERY
 _MATCH_ON = ("method", "scheme", "host", "loopback_port", "path", "query", "json_body")
+CASSETTE_HEADER = "# pocketmesh cassette: recorded by pocketmesh_testing, secrets scrubbed"
+"""The first line of every cassette pocketmesh writes; ``--pocketmesh-unused-cassettes`` judges only these."""
 
 
 def resolve_record_mode(option: str | None, ini: str | None, environ: Mapping[str, str]) -> str:
@@ -103,89 +105,14 @@ class LLMCassette:
 # -- matching ---------------------------------------------------------------------------
 
 
-def _canonical_body(body: bytes | str | None) -> str | bytes:
-    if body is None:
-        return b""
-    text = body if isinstance(body, str) else None
-    try:
-        return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    except (ValueError, UnicodeDecodeError):
-        return text.encode() if text is not None else body  # type: ignore[return-value]
-
-
 def _json_body_matcher(r1: Any, r2: Any) -> None:
-    if _canonical_body(r1.body) != _canonical_body(r2.body):
+    if canonical_body(r1.body) != canonical_body(r2.body):
         raise AssertionError("JSON bodies differ")
 
 
-def _is_loopback(host: str | None) -> bool:
-    return bool(host) and (host == "localhost" or host.startswith("127.") or host.strip("[]") == "::1")
-
-
-def _match_port(request: Any) -> int | None:
-    # Loopback servers in tests listen on a fresh ephemeral port each run; a cassette recorded
-    # against one must replay against the next, so on loopback the port is not compared.
-    return None if _is_loopback(request.host) else request.port
-
-
 def _loopback_port_matcher(r1: Any, r2: Any) -> None:
-    if _match_port(r1) != _match_port(r2):
+    if loopback_port(r1) != loopback_port(r2):
         raise AssertionError("ports differ")
-
-
-def _key(request: Any) -> tuple[Any, ...]:
-    return (request.method, request.scheme, request.host, _match_port(request), request.path or "/",
-            tuple(request.query), _canonical_body(request.body))
-
-
-def _describe(request: Any) -> str:
-    body = request.body
-    shown = ""
-    if body:
-        canonical = _canonical_body(body)
-        text = canonical if isinstance(canonical, str) else repr(canonical)
-        shown = f" body {text[:300]}{'...' if len(text) > 300 else ''}"
-    return f"{request.method} {request.uri}{shown}"
-
-
-def _json_diff(recorded: Any, sent: Any, path: str = "$", limit: int = 5) -> list[str]:
-    if isinstance(recorded, dict) and isinstance(sent, dict):
-        out: list[str] = []
-        for key in sorted(set(recorded) | set(sent), key=str):
-            if key not in sent:
-                out.append(f"{path}.{key}: recorded {recorded[key]!r:.60}, missing from the request")
-            elif key not in recorded:
-                out.append(f"{path}.{key}: sent {sent[key]!r:.60}, not in the recording")
-            else:
-                out.extend(_json_diff(recorded[key], sent[key], f"{path}.{key}", limit))
-            if len(out) >= limit:
-                break
-        return out[:limit]
-    if isinstance(recorded, list) and isinstance(sent, list):
-        out = []
-        if len(recorded) != len(sent):
-            out.append(f"{path}: recorded {len(recorded)} item(s), sent {len(sent)}")
-        for index, (a, b) in enumerate(zip(recorded, sent)):
-            out.extend(_json_diff(a, b, f"{path}[{index}]", limit))
-            if len(out) >= limit:
-                break
-        return out[:limit]
-    if recorded != sent:
-        return [f"{path}: recorded {recorded!r:.80} != sent {sent!r:.80}"]
-    return []
-
-
-def _differences(stored: Any, request: Any) -> list[str]:
-    out = [f"{name}: recorded {getattr(stored, name)!r} != sent {getattr(request, name)!r}"
-           for name in ("method", "scheme", "host", "port", "path", "query")
-           if getattr(stored, name) != getattr(request, name)]
-    a, b = _canonical_body(stored.body), _canonical_body(request.body)
-    if a != b:
-        if isinstance(a, str) and isinstance(b, str):
-            out.extend(f"body {d}" for d in _json_diff(json.loads(a), json.loads(b)))
-        else:
-            out.append("body: differs")
-    return out
 
 
 @functools.cache
@@ -206,7 +133,7 @@ def _cassette_class() -> type:
             before = len(self.data)
             super().append(request, response)
             if len(self.data) > before:
-                self._index[_key(self.data[-1][0])].append(len(self.data) - 1)
+                self._index[request_key(self.data[-1][0])].append(len(self.data) - 1)
 
         def _responses(self, request: Any) -> Iterator[tuple[int, Any]]:
             if not self._indexed:
@@ -215,7 +142,7 @@ def _cassette_class() -> type:
             request = self._before_record_request(request)
             if request is None:
                 return
-            for index in self._index.get(_key(request), ()):
+            for index in self._index.get(request_key(request), ()):
                 yield index, self.data[index][1]
 
         def can_play_response_for(self, request: Any) -> bool:
@@ -231,24 +158,26 @@ def _cassette_class() -> type:
         def _miss_message(self, request: Any) -> str:
             mode = getattr(self.record_mode, "value", self.record_mode)
             head = (f"cassette {self._path} (record mode {mode!r}, {len(self.data)} interaction(s)) "
-                    f"has no recorded response for {_describe(request)}.")
-            already = self._index.get(_key(request)) if self._indexed else None
+                    f"has no recorded response for {request.method} {request.uri}.")
+            sent = describe(request)
+            already = self._index.get(request_key(request)) if self._indexed else None
             if already:
                 return (f"{head} A matching interaction exists but was already played; each "
                         f"plays once. Record the repeated call (--pocketmesh-record-mode="
-                        f"new_episodes) or avoid repeating it.")
+                        f"new_episodes) or avoid repeating it. Sent: {sent}")
             closest = min(
-                ((len(_differences(stored, request)), i, stored) for i, (stored, _) in enumerate(self.data)),
+                ((len(differences(stored, request)), i, stored) for i, (stored, _) in enumerate(self.data)),
                 key=lambda t: (t[0], t[1]), default=None,
             )
             fix = (" Re-record with --pocketmesh-record-mode=new_episodes (adds it) or =all "
                    "(records the cassette afresh), or change the request back.")
             if closest is None:
-                return f"{head} The cassette is empty.{fix}"
+                return f"{head} The cassette is empty.{fix} Sent: {sent}"
             _, index, stored = closest
-            diffs = "; ".join(_differences(stored, request)[:5])
-            return (f"{head} Closest recorded request (#{index + 1}): {_describe(stored)}. "
-                    f"It differs in {diffs}.{fix}")
+            diffs = "; ".join(differences(stored, request)[:5])
+            # Where they differ first: the bodies can be long and alike for hundreds of characters.
+            return (f"{head} Closest recorded request (#{index + 1}): {stored.method} {stored.uri}. "
+                    f"It differs in {diffs}.{fix} Sent: {sent}")
 
     return IndexedCassette
 
@@ -256,26 +185,26 @@ def _cassette_class() -> type:
 # -- scrubbing and the safe serializer ---------------------------------------------------
 
 
-def _request_filter() -> Any:
+def _scrubber(settings: CassetteSettings) -> Scrubber:
+    return Scrubber(headers=settings.filter_headers, query=settings.filter_query,
+                    fields=Scrubber().fields + tuple(settings.filter_body))
+
+
+def _request_filter(scrubber: Scrubber) -> Any:
     def before_record_request(request: Any) -> Any:
         hosts = fake_llm_hosts()
-        if f"{request.host}:{request.port}" in hosts or request.host in hosts:
-            return None  # fake LLM traffic is answered by the fake, never recorded
-        return as_recorded(request)  # a live agent's passes by; a simulation's is keyed without host
+        if f"{request.host}:{request.port}" in hosts or request.host in hosts or request.host in _NEVER_RECORDED:
+            return None  # answered in-process (fake LLM, in-process agents): never recorded
+        # A live agent's request passes by; a simulation's is keyed without its host. vcrpy hands
+        # filters a copy, so the live request is untouched by either this or the scrubbing.
+        marked = as_recorded(request)
+        return None if marked is None else scrubber.request(marked)
 
     return before_record_request
 
 
-def _response_filter(settings: CassetteSettings) -> Any:
-    drop = {h.lower() for h in settings.filter_headers}
-
-    def before_record_response(response: Any) -> Any:
-        headers = response.get("headers")
-        if isinstance(headers, dict):
-            response["headers"] = {k: v for k, v in headers.items() if k.lower() not in drop}
-        return response
-
-    return before_record_response
+_NEVER_RECORDED = frozenset({"pocketmesh-agent.test"})
+"""Hosts of in-process A2A agents (see ``conversations.agents``): their traffic is the test itself."""
 
 
 class _SafeSerializer:
@@ -291,7 +220,7 @@ class _SafeSerializer:
     def serialize(data: Any) -> str:
         import yaml
 
-        return yaml.dump(data, Dumper=_safe_dumper(), sort_keys=False, allow_unicode=True)
+        return CASSETTE_HEADER + "\n" + yaml.dump(data, Dumper=_safe_dumper(), sort_keys=False, allow_unicode=True)
 
 
 @functools.cache
@@ -341,16 +270,14 @@ def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None)
     if settings.record_mode not in RECORD_MODES:
         raise ValueError(f"record mode {settings.record_mode!r} is not one of {', '.join(RECORD_MODES)}.")
     path = Path(path)
+    scrubber = _scrubber(settings)
     recorder = vcr.VCR(
         serializer="pocketmesh-yaml",
         record_mode=settings.record_mode,
         match_on=_MATCH_ON,
-        filter_headers=list(settings.filter_headers),
-        filter_query_parameters=list(settings.filter_query),
-        filter_post_data_parameters=list(settings.filter_body),
-        filter_nested_post_data_parameters=True,
-        before_record_request=_request_filter(),
-        before_record_response=_response_filter(settings),
+        # Scrubbing is the Scrubber's alone: vcrpy's own filters compare names case-sensitively.
+        before_record_request=_request_filter(scrubber),
+        before_record_response=scrubber.response,
         decode_compressed_response=True,
     )
     recorder.register_serializer("pocketmesh-yaml", _SafeSerializer())
@@ -361,13 +288,24 @@ def use_llm_cassette(path: Path | str, settings: CassetteSettings | None = None)
         yield LLMCassette(path, settings.record_mode, cassette, cassette.misses)
 
 
+def is_pocketmesh_cassette(path: Path) -> bool:
+    """True for a cassette pocketmesh wrote (its first line is :data:`CASSETTE_HEADER`)."""
+    try:
+        with path.open("r", encoding="utf-8", errors="replace") as file:
+            return file.readline().rstrip("\n") == CASSETTE_HEADER
+    except OSError:
+        return False
+
+
 def find_unused_cassettes(
     test_files: Iterable[Path], used: Iterable[Path], *, partial_modules: Sequence[Path] = ()
 ) -> list[Path]:
-    """Cassette files beside ``test_files`` that no test used: orphans of renamed or removed tests.
+    """pocketmesh cassettes beside ``test_files`` that no test used: orphans of renamed or removed tests.
 
-    Cassettes of test modules that were not collected, or only partly run (``partial_modules``),
-    are not judged; those of modules that no longer exist always are.
+    ``cassettes/<owner>/...`` belongs to the test module ``<owner>.py`` or the scenario file
+    ``<owner>.yaml``. Cassettes of owners that were not collected, or only partly run
+    (``partial_modules``), are not judged; those of owners that no longer exist always are.
+    Files other tools wrote there (pytest-recording's, plain vcrpy's) are never listed.
     """
     used_set = {Path(p).resolve() for p in used}
     partial = {Path(p).resolve() for p in partial_modules}
@@ -378,10 +316,12 @@ def find_unused_cassettes(
         if not root.is_dir():
             continue
         for file in sorted(root.rglob("*.yaml")):
-            owner = directory / f"{file.relative_to(root).parts[0]}.py"
-            # A module that exists but was not (fully) run cannot vouch for its cassettes.
-            judged = owner not in partial and (owner in collected or not owner.exists())
-            if not judged or file.resolve() in used_set:
+            if file.resolve() in used_set or not is_pocketmesh_cassette(file):
+                continue
+            stem = file.relative_to(root).parts[0]
+            owners = [directory / f"{stem}{suffix}" for suffix in (".py", ".yaml", ".yml")]
+            # An owner that exists but was not (fully) run cannot vouch for its cassettes.
+            if any(o in partial or (o.exists() and o not in collected) for o in owners):
                 continue
             unused.append(file)
     return unused

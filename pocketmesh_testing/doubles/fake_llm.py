@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 from pocketmesh_testing.errors import ReplyMismatchError, UnscriptedCallError, UnusedRepliesError
 from pocketmesh_testing.doubles.llm_replies import (
     ErrorReply,
+    MadeUp,
     RawReply,
     Reply,
     StreamReply,
@@ -142,12 +143,17 @@ class FakeLLM:
     api_key: str = "sk-fake-pocketmesh"
     calls: list[FakeCall] = field(default_factory=list)
     unscripted: list[FakeCall] = field(default_factory=list)
+    misused: list[str] = field(default_factory=list)
+    """Why scripted replies could not answer the requests they met (a stream for a plain call)."""
     _script: deque[_Entry] = field(default_factory=deque)
     _done: list[_Entry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _server: LoopbackServer | None = None
     port: int = 0
     """Port of the loopback server (0: any free port); fixed when another process must know it."""
+    made_up: MadeUp = field(default_factory=MadeUp)
+    """This fake's ids (``call_fake_1``, ``chatcmpl-fake-2``, ...) and fixed ``created`` time: the
+    same in a test whatever ran before it."""
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -225,10 +231,21 @@ class FakeLLM:
         if entry is None:
             raise UnscriptedCallError(self._unscripted_message(call))
         reply = entry.reply if entry.reply is not None else _coerce(entry.responder(call))  # type: ignore[misc]
+        if isinstance(reply, StreamReply) and not call.stream:
+            # Strict: a streamed answer scripted for a plain call means the code asks differently
+            # than the test thinks; joining the chunks would hide that.
+            message = (f"fake_llm: {entry.label} scripts a streamed answer, but the request is not streamed "
+                       f"(stream=True not set): {call}. Script reply('...') for a plain call, or make the "
+                       f"code stream.")
+            with self._lock:
+                self.misused.append(message)
+            raise ReplyMismatchError(message)
         call.reply = reply
         if call.dialect == "responses" and not isinstance(reply, (ErrorReply, RawReply)):
-            return render_response(reply, model=call.model or self.model, stream=call.stream, request=call.body)
-        return render(reply, dialect=call.dialect, model=call.model or self.model, stream=call.stream)
+            return render_response(reply, model=call.model or self.model, stream=call.stream, request=call.body,
+                                   made_up=self.made_up)
+        return render(reply, dialect=call.dialect, model=call.model or self.model, stream=call.stream,
+                      made_up=self.made_up)
 
     def _unscripted_message(self, call: FakeCall) -> str:
         answered = len(self.calls) - len(self.unscripted)
@@ -307,7 +324,7 @@ class FakeLLM:
             kind = "unscripted_call" if isinstance(error, UnscriptedCallError) else "reply_mismatch"
             failure = ErrorReply(400, str(error), error_type=f"pocketmesh_{kind}",
                                  headers={"x-should-retry": "false"})
-            return render(failure, dialect="openai", model=self.model, stream=False)
+            return render(failure, dialect="openai", model=self.model, stream=False, made_up=self.made_up)
 
     # -- verification -----------------------------------------------------------------------
 
@@ -325,6 +342,8 @@ class FakeLLM:
                 f"fake_llm got {len(self.unscripted)} request(s) with nothing scripted: {shown}. "
                 f"Script an answer for each (fake_llm.reply(...), .respond_with(fn), ...)."
             )
+        if self.misused:
+            raise ReplyMismatchError(self.misused[0])
         pending = self.pending
         if pending:
             made = "; ".join(str(c) for c in self.calls) or "none"
@@ -341,6 +360,7 @@ class FakeLLM:
             self._done.clear()
             self.calls.clear()
             self.unscripted.clear()
+            self.misused.clear()
 
     def close(self) -> None:
         """Stop the loopback server, if one was started."""

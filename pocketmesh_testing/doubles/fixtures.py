@@ -13,7 +13,7 @@ import pytest
 
 from pocketmesh_testing.doubles.fake_llm import FakeLLM
 from pocketmesh_testing.doubles.network import guard
-from pocketmesh_testing.settings import CALL_FAILED, USED_CASSETTES, settings_of
+from pocketmesh_testing.settings import CALL_FAILED, CASSETTE_MISSES, USED_CASSETTES, settings_of
 
 __all__ = [
     "fake_llm",
@@ -62,6 +62,7 @@ def llm_cassette(request: pytest.FixtureRequest) -> Iterator[Any]:
             cassette_settings = replace(cassette_settings, record_mode=marker.kwargs["record_mode"])
     with use_llm_cassette(path, cassette_settings) as cassette:
         request.config.stash[USED_CASSETTES].add(path.resolve())
+        request.node.stash[CASSETTE_MISSES] = cassette.misses
         # Recording needs the real network; replay-only cassettes keep the guard on.
         with guard.policy(enabled=guard.enabled and not cassette.may_record):
             yield cassette

@@ -2,23 +2,101 @@
 
 A reply is written once, independent of the wire format, and rendered for the request
 that consumes it: a plain reply answers a streaming request as a one-chunk stream, a
-streamed reply answers a plain request as the joined text, and an OpenAI-style request
-(``/chat/completions``) or an Anthropic-style one (``/messages``) each get their own shape
-(the Responses API's, ``/responses``, is in :mod:`pocketmesh_testing.doubles.responses_api`).
+streamed reply renders for a plain request as the joined text (``FakeLLM`` refuses that pairing:
+it is strict), and an OpenAI-style request (``/chat/completions``) or an Anthropic-style one
+(``/messages``) each get their own shape (the Responses API's, ``/responses``, is in
+:mod:`pocketmesh_testing.doubles.responses_api`).
+
+Every value a rendering makes up (tool-call ids, response ids, the ``created`` time) comes from
+the :class:`MadeUp` source it is given, one per fake: a test sees the same values whatever ran
+before it in the process, so snapshots of them do not depend on test order.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextvars
 import json
-import time
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-__all__ = ["ErrorReply", "RawReply", "Reply", "StreamReply", "TextReply", "ToolCallReply", "WireResponse"]
+__all__ = [
+    "FIXED_CREATED",
+    "ErrorReply",
+    "MadeUp",
+    "RawReply",
+    "Reply",
+    "StreamReply",
+    "TextReply",
+    "ToolCallReply",
+    "WireResponse",
+]
 
-_ids = itertools.count(1)
+FIXED_CREATED = 1_700_000_000
+"""The ``created`` time of every fake response (2023-11-14T22:13:20Z): fixed, so it never moves."""
+
+
+class MadeUp:
+    """The values one fake makes up: ids numbered from 1, and a fixed clock."""
+
+    def __init__(self, created: int = FIXED_CREATED) -> None:
+        self.created = created
+        self._next = 1
+        self._lock = threading.Lock()  # the loopback server answers from several threads
+
+    def number(self) -> int:
+        """The next id number of this source."""
+        with self._lock:
+            number, self._next = self._next, self._next + 1
+            return number
+
+    def peek(self) -> int:
+        """The number the next id will get."""
+        with self._lock:
+            return self._next
+
+    def restart(self, at: int = 1) -> None:
+        """Number ids from ``at`` again: a replayed answer gets the ids it had the first time."""
+        with self._lock:
+            self._next = at
+
+
+_source: contextvars.ContextVar[MadeUp | None] = contextvars.ContextVar("pocketmesh_made_up", default=None)
+
+
+class _CurrentIds:
+    """``next(_ids)``: the next number of the source the current rendering was given."""
+
+    def __iter__(self) -> _CurrentIds:
+        return self
+
+    def __next__(self) -> int:
+        return _current().number()
+
+
+_ids = _CurrentIds()
+
+
+def _current() -> MadeUp:
+    made = _source.get()
+    if made is None:
+        raise RuntimeError("fake LLM ids are made while rendering a reply; call render(...), not its helpers.")
+    return made
+
+
+def _created() -> int:
+    return _current().created
+
+
+@contextmanager
+def _making_up(source: MadeUp) -> Iterator[None]:
+    token = _source.set(source)
+    try:
+        yield
+    finally:
+        _source.reset(token)
 
 
 @dataclass(frozen=True)
@@ -95,8 +173,17 @@ _ERROR_TYPES = {
 }
 
 
-def render(reply: Reply, *, dialect: str, model: str, stream: bool) -> WireResponse:
-    """Render ``reply`` as the response to a request of ``dialect`` ('openai' / 'anthropic')."""
+def render(reply: Reply, *, dialect: str, model: str, stream: bool, made_up: MadeUp | None = None) -> WireResponse:
+    """Render ``reply`` as the response to a request of ``dialect`` ('openai' / 'anthropic').
+
+    Ids and times come from ``made_up`` (the fake's own source); without one, from a fresh
+    source, so a reply rendered on its own always reads the same.
+    """
+    with _making_up(made_up if made_up is not None else MadeUp()):
+        return _render(reply, dialect=dialect, model=model, stream=stream)
+
+
+def _render(reply: Reply, *, dialect: str, model: str, stream: bool) -> WireResponse:
     if isinstance(reply, ErrorReply):
         return _render_error(reply, dialect)
     if isinstance(reply, RawReply):
@@ -159,7 +246,7 @@ def _openai_completion(reply: Reply, model: str) -> dict[str, Any]:
     elif isinstance(reply, (TextReply, StreamReply)):
         finish = reply.finish_reason
     return {
-        "id": f"chatcmpl-fake-{next(_ids)}", "object": "chat.completion", "created": int(time.time()),
+        "id": f"chatcmpl-fake-{next(_ids)}", "object": "chat.completion", "created": _created(),
         "model": model, "choices": [{"index": 0, "message": message, "finish_reason": finish,
                                      "logprobs": None}],
         "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0},
@@ -186,7 +273,7 @@ _SSE_HEADERS = {"content-type": "text/event-stream", "cache-control": "no-cache"
 
 def _openai_stream(reply: Reply, model: str) -> WireResponse:
     base = {"id": f"chatcmpl-fake-{next(_ids)}", "object": "chat.completion.chunk",
-            "created": int(time.time()), "model": model}
+            "created": _created(), "model": model}
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}

@@ -5,6 +5,11 @@ httpx2, aiohttp, requests, raw sockets and asyncio streams all end in ``getaddri
 ``socket.connect``. Loopback addresses, ``localhost`` and unix sockets always pass, so
 in-process fakes and loopback servers keep working. The patches are installed once and
 consult a process-wide policy, so switching the guard per test costs nothing.
+
+A blocked host *name* fails the way an unknown name fails on the real network, with a
+``socket.gaierror`` (:class:`~pocketmesh_testing.errors.BlockedLookupError`); a blocked IP
+address with a ``ConnectionError`` (:class:`~pocketmesh_testing.errors.NetworkBlockedError`).
+Code that handles the real network's errors keeps working under the guard.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from pocketmesh_testing.errors import NetworkBlockedError
+from pocketmesh_testing.errors import BlockedLookupError, NetworkBlockedError
 
 __all__ = ["NetworkGuard", "guard", "is_loopback_host"]
 
@@ -60,13 +65,15 @@ class NetworkGuard:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def check(self, host: str | bytes | None, port: int | None = None) -> None:
-        """Raise ``NetworkBlockedError`` if the policy forbids connecting to ``host``."""
+        """Raise if the policy forbids connecting to ``host``: ``BlockedLookupError`` (a
+        ``socket.gaierror``) for a name, ``NetworkBlockedError`` for an IP address."""
+        __tracebackhide__ = True  # the test's own call is what a failure report should show
         if not self.enabled or is_loopback_host(host):
             return
         name = host.decode("ascii", "replace") if isinstance(host, bytes) else str(host)
         if name.lower() in self.allowed_hosts:
             return
-        raise NetworkBlockedError(name, port)
+        raise NetworkBlockedError(name, port) if _is_ip_literal(name) else BlockedLookupError(name, port)
 
     @contextlib.contextmanager
     def policy(self, *, enabled: bool, allowed_hosts: Iterable[str] | None = None) -> Iterator[None]:
@@ -111,20 +118,24 @@ class NetworkGuard:
         real_loop_create_connection = asyncio.base_events.BaseEventLoop.create_connection
 
         def check_address(sock: socket.socket, address: Any) -> None:
+            __tracebackhide__ = True
             # AF_UNIX addresses are paths (str / bytes); only (host, port, ...) tuples are remote.
             if guard.enabled and isinstance(address, tuple) and address:
                 port = address[1] if len(address) > 1 else None
                 guard.check(address[0], port)
 
         def connect(self: socket.socket, address: Any) -> None:
+            __tracebackhide__ = True
             check_address(self, address)
             return real_connect(self, address)
 
         def connect_ex(self: socket.socket, address: Any) -> int:
+            __tracebackhide__ = True
             check_address(self, address)
             return real_connect_ex(self, address)
 
         def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+            __tracebackhide__ = True
             # Names are refused before any DNS query leaves the machine; IP literals are
             # resolved locally and judged at connect() time.
             if guard.enabled and not (isinstance(host, (str, bytes)) and _is_ip_literal(
@@ -134,16 +145,19 @@ class NetworkGuard:
             return real_getaddrinfo(host, port, *args, **kwargs)
 
         def gethostbyname(host: str) -> str:
+            __tracebackhide__ = True
             if guard.enabled and not _is_ip_literal(host):
                 guard.check(host)
             return real_gethostbyname(host)
 
         def gethostbyname_ex(host: str) -> Any:
+            __tracebackhide__ = True
             if guard.enabled and not _is_ip_literal(host):
                 guard.check(host)
             return real_gethostbyname_ex(host)
 
         def create_connection(address: Any, *args: Any, **kwargs: Any) -> socket.socket:
+            __tracebackhide__ = True
             if guard.enabled:
                 guard.check(address[0], address[1])
             return real_create_connection(address, *args, **kwargs)
@@ -152,6 +166,7 @@ class NetworkGuard:
             self: asyncio.AbstractEventLoop, protocol_factory: Any, host: Any = None,
             port: Any = None, *args: Any, **kwargs: Any,
         ) -> Any:
+            __tracebackhide__ = True
             if guard.enabled and host is not None and kwargs.get("sock") is None:
                 guard.check(host, port)
             return await real_loop_create_connection(

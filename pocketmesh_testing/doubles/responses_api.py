@@ -13,17 +13,19 @@ fails the call, naming the format.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Mapping
 from typing import Any
 
 from pocketmesh_testing.errors import ReplyMismatchError
 from pocketmesh_testing.doubles.llm_replies import (
+    MadeUp,
     Reply,
     StreamReply,
     TextReply,
     ToolCallReply,
     WireResponse,
+    _created,
+    _making_up,
     call_id,
     new_id,
     sse_events,
@@ -51,11 +53,15 @@ def request_messages(body: Mapping[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def render_response(reply: Reply, *, model: str, stream: bool, request: Any) -> WireResponse:
-    """``reply`` as the answer to a Responses API request (JSON, or typed SSE events)."""
+def render_response(
+    reply: Reply, *, model: str, stream: bool, request: Any, made_up: MadeUp | None = None
+) -> WireResponse:
+    """``reply`` as the answer to a Responses API request (JSON, or typed SSE events); ids and
+    times come from ``made_up`` (the fake's own source), as for the other wire formats."""
     body = request if isinstance(request, Mapping) else {}
     _check_format(reply, body)
-    response = _response(reply, model, body)
+    with _making_up(made_up if made_up is not None else MadeUp()):
+        response = _response(reply, model, body)
     if not stream:
         return WireResponse(200, {"content-type": "application/json"}, [json.dumps(response).encode()])
     return WireResponse(200, {"content-type": "text/event-stream", "cache-control": "no-cache"},
@@ -112,7 +118,7 @@ def _response(reply: Reply, model: str, body: Mapping[str, Any]) -> dict[str, An
     finish = reply.finish_reason if isinstance(reply, (TextReply, StreamReply)) else "stop"
     incomplete = _INCOMPLETE.get(finish)
     return {
-        "id": new_id("resp"), "object": "response", "created_at": int(time.time()),
+        "id": new_id("resp"), "object": "response", "created_at": _created(),
         "status": "incomplete" if incomplete else "completed",
         "incomplete_details": {"reason": incomplete} if incomplete else None,
         "error": None, "model": model, "output": [_output_item(reply)],

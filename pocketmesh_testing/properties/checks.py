@@ -28,13 +28,14 @@ from pocketmesh import Flow, InMemoryPersistence, StepLimitError
 from pocketmesh_testing.properties import profiles
 from pocketmesh_testing.properties.driving import Outcome, drive
 from pocketmesh_testing.properties.edges import record_run
-from pocketmesh_testing.properties.failures import failures_dir, world_document, write_example
+from pocketmesh_testing.properties.failures import failures_dir, run_document, world_document, write_example
+from pocketmesh_testing.properties.references import import_path_of
 from pocketmesh_testing.properties.resume import ResumeCheck
 from pocketmesh_testing.properties.scripted import Driver, ScriptedFailure, driving, scripted_flow
 from pocketmesh_testing.properties.strategies import ActionScript, OutsideWorld, action_sequences, outside_world
 from pocketmesh_testing.properties.wiring import check_wiring
 
-__all__ = ["DEV", "RELEASE", "PropertyFailure", "assert_resume_idempotent", "assert_terminates"]
+__all__ = ["DEV", "RELEASE", "PropertyFailure", "assert_resume_idempotent", "assert_terminates", "termination_problem"]
 
 DEV = profiles.DEV
 RELEASE = profiles.RELEASE
@@ -53,6 +54,8 @@ class _Example:
 
     message: str
     document: dict[str, Any]
+    source: Any = None
+    """The flow or factory the property was given, to find its import path when the file is written."""
 
 
 # -- running Hypothesis over async flow runs ------------------------------------------------------
@@ -105,10 +108,18 @@ def _run_property(body: Callable[[st.DataObject], Awaitable[None]], user_setting
         raise failure[0]
 
 
-def _finish(holder: list[_Example], directory: Path | None, name: str, error: BaseException) -> None:
-    if holder and directory is not None and isinstance(error, PropertyFailure):
-        path = write_example(directory, name, holder[-1].document)
-        error.add_note(f"minimal example saved to {path}")
+def _finish(holder: list[_Example], directory: Path | None, name: str, error: BaseException, flow_ref: str | None) -> None:
+    if not holder or directory is None or not isinstance(error, PropertyFailure):
+        return
+    example = holder[-1]
+    ref = flow_ref or import_path_of(example.source)
+    path = write_example(directory, name, {**example.document, "flow": ref})
+    if ref is not None:
+        error.add_note(f"minimal example saved to {path}; replay it with: pocketmesh replay {path}")
+    else:
+        error.add_note(f"minimal example saved to {path}, but it names no flow: no import path for the flow was "
+                       f"found. Pass flow_ref='module:attr' (a module attribute holding the flow, or a function "
+                       f"building it) to save a replayable example.")
 
 
 def _check(
@@ -118,12 +129,13 @@ def _check(
     directory: Path | None,
     name: str,
     llm: Any,
+    flow_ref: str | None,
 ) -> None:
     """Run a property; keep its minimal failing example as a file; leave the fake LLM clean."""
     try:
         _run_property(body, user_settings)
     except PropertyFailure as error:
-        _finish(holder, directory, name, error)
+        _finish(holder, directory, name, error, flow_ref)
         raise
     finally:
         if llm is not None:
@@ -170,10 +182,11 @@ def assert_terminates(
     expected = tuple(expected_errors)
     if not all(isinstance(e, type) and issubclass(e, BaseException) for e in expected):
         raise TypeError(f"expected_errors must be exception classes, got {expected_errors!r}; e.g. (TimeoutError,).")
-    if check_static:
-        report = check_wiring(flow)
-        if not report.ok:
-            raise PropertyFailure(str(report))
+    report = check_wiring(flow) if check_static else None
+    # Only what wiring proves fails up front; a loop without a wired exit may still end by a
+    # node returning "complete", so the runs below decide, and the wiring explains a loop they find.
+    if report is not None and report.certain_problems:
+        raise PropertyFailure(str(report))
     mirror = scripted_flow(flow, max_steps=max_steps)
     scripts = action_sequences(flow, max_length=max_actions, extra_actions=extra_actions) if scripted else None
     worlds = world if world is not None else outside_world(llm=llm is not None)
@@ -192,25 +205,28 @@ def assert_terminates(
             except Exception as error:  # run-level failures (e.g. persistence) escape run()
                 outcome = Outcome("failed", {}, [], error, type(error).__name__)
         record_run(flow, outcome.trace)
-        problem = _termination_problem(flow, outcome, expected, max_steps)
+        problem = termination_problem(flow, outcome, expected, max_steps)
         if problem is None:
             return
+        if report is not None and not report.ok and isinstance(outcome.error, StepLimitError):
+            problem += "\n" + str(report)
         message = (
             f"{problem}\n  scripted actions: {_actions_text(driver.taken)}\n  outside world: {outside!r}\n"
             f"  trace: {_trace_text(outcome.trace)}"
         )
         holder.append(_Example(message, {
             "name": f"{flow.name} terminates",
-            "flow": flow_ref or f"<module>:{flow.name}",
+            "flow": None,
             "property": "terminates",
             "max_steps": max_steps,
             "actions": _actions_doc(driver.taken),
             **world_document(outside.llm, outside.users),
+            **run_document(shared, params, input_key, expected),
             "expect": {"terminates": True},
-        }))
+        }, flow))
         raise PropertyFailure(message) from outcome.error
 
-    _check(body, settings, holder, failures_dir_of(failures_dir), f"{flow.name}-terminates", llm)
+    _check(body, settings, holder, failures_dir_of(failures_dir), f"{flow.name}-terminates", llm, flow_ref)
 
 
 def failures_dir_of(explicit: str | Path | None) -> Path | None:
@@ -218,9 +234,21 @@ def failures_dir_of(explicit: str | Path | None) -> Path | None:
     return failures_dir(explicit)
 
 
-def _termination_problem(
-    flow: Flow, outcome: Outcome, expected: tuple[type[BaseException], ...], max_steps: int
+def _is_expected(error: BaseException | None, expected: Sequence[type[BaseException] | str]) -> bool:
+    """``error`` is one of ``expected``: classes, or names (``module.Class`` or ``Class``) as examples keep them."""
+    for wanted in expected:
+        if isinstance(wanted, type):
+            if isinstance(error, wanted):
+                return True
+        elif any(wanted in (c.__qualname__, f"{c.__module__}.{c.__qualname__}") for c in type(error).__mro__):
+            return True
+    return False
+
+
+def termination_problem(
+    flow: Flow, outcome: Outcome, expected: Sequence[type[BaseException] | str], max_steps: int
 ) -> str | None:
+    """Why ``outcome`` breaks termination (a step-limit cycle, an unexpected error), or None."""
     if outcome.status != "failed":
         return None
     error = outcome.error
@@ -230,7 +258,7 @@ def _termination_problem(
             f"{' -> '.join(error.cycle)}. Give the loop an exit that does not depend on the model's answer "
             f"(e.g. count attempts in shared state)."
         )
-    if isinstance(error, (ScriptedFailure, *expected)):
+    if isinstance(error, ScriptedFailure) or _is_expected(error, expected):
         return None
     return (
         f"flow {flow.name!r} failed with {type(error).__name__}: {error}. If that failure is by design, "
@@ -279,17 +307,18 @@ def assert_resume_idempotent(
         message = f"{problem}\n  scripted actions: {script!r}\n  outside world: {outside!r}"
         holder.append(_Example(message, {
             "name": f"{sample.name} resumes idempotently",
-            "flow": flow_ref or f"<module>:{sample.name}",
+            "flow": None,
             "property": "resume-idempotent",
             "max_steps": max_steps,
             "actions": [{n: a} for n, acts in script.choices.items() for a in acts],
             **world_document(outside.llm, outside.users),
+            **run_document(shared, params, input_key, ()),
             "interrupt": where,
             "expect": {"resume_idempotent": True},
-        }))
+        }, flow))
         raise PropertyFailure(message)
 
-    _check(body, settings, holder, failures_dir_of(failures_dir), f"{sample.name}-resume", llm)
+    _check(body, settings, holder, failures_dir_of(failures_dir), f"{sample.name}-resume", llm, flow_ref)
 
 
 def _flow_builder(flow: FlowSource) -> Callable[[], Flow]:

@@ -9,7 +9,7 @@ from typing import Any
 
 from pocketmesh import Flow, RunResult, load_run_record
 
-__all__ = ["RUN_ID", "Outcome", "continue_run", "drive"]
+__all__ = ["RUN_ID", "Outcome", "continue_run", "drive", "steps"]
 
 RUN_ID = "pocketmesh-property-run"
 
@@ -28,8 +28,13 @@ class Outcome:
     def of(cls, result: RunResult) -> Outcome:
         """From a ``RunResult``."""
         error = result.error
-        return cls(result.status, copy.deepcopy(result.shared), [tuple(t) for t in result.trace],  # type: ignore[misc]
+        return cls(result.status, copy.deepcopy(result.shared), steps(result.trace),
                    error, None if error is None else type(error).__name__)
+
+
+def steps(trace: Any) -> list[tuple[int, str, str | None]]:
+    """``(step, node id, action)`` of each trace entry: what two runs of one path share (timings differ)."""
+    return [(int(t[0]), str(t[1]), t[2]) for t in trace]
 
 
 async def drive(
@@ -61,8 +66,7 @@ async def continue_run(
         return await drive(flow, store, copy.deepcopy(initial), users, input_key, params)
     if record.finished or (record.status == "input-required" and not users):
         error_type = (record.error or {}).get("type")
-        return Outcome(record.status, copy.deepcopy(record.shared), [tuple(t) for t in record.trace],  # type: ignore[misc]
-                       None, error_type)
+        return Outcome(record.status, copy.deepcopy(record.shared), steps(record.trace), None, error_type)
     if record.status == "input-required":
         result = await _turn(flow, store, record.shared, users, input_key)
         while result.status == "input-required" and users:

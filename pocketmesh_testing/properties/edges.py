@@ -32,6 +32,8 @@ class FlowCoverage:
     flow: str
     edges: set[Edge] = field(default_factory=set)
     taken: set[Edge] = field(default_factory=set)
+    runs: int = 0
+    """How many runs of the flow were seen (0: defined, never run)."""
     graph: FlowGraph | None = None
     """The flow's nodes and edges, to draw it (flows seen under one name merged)."""
 
@@ -53,7 +55,7 @@ class EdgeRecorder:
         self.flows: dict[str, FlowCoverage] = {}
         self._lock = threading.Lock()
 
-    def record(self, flow: Flow, trace: Iterable[Any]) -> None:
+    def record(self, flow: Flow, trace: Iterable[Any], *, ran: bool = True) -> None:
         """Note ``flow``'s edges and the edges its ``trace`` (TraceStep items) took."""
         edges = flow_edges(flow)
         by_source: dict[tuple[str, str], Edge] = {(e[0], e[1]): e for e in edges}
@@ -66,10 +68,15 @@ class EdgeRecorder:
                 else:
                     entry.graph.merge(graph)
             entry.edges.update(edges)
+            entry.runs += 1 if ran else 0
             for step in trace:
                 edge = by_source.get((step[1], step[2]))
                 if edge is not None:
                     entry.taken.add(edge)
+
+    def declare(self, flow: Flow) -> None:
+        """Note ``flow``'s wired edges even if no run takes them: a flow nothing ran still counts."""
+        self.record(flow, (), ran=False)
 
     def total(self) -> tuple[int, int]:
         """(taken, wired) over every flow seen."""
@@ -79,7 +86,7 @@ class EdgeRecorder:
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready summary (edges as ``[node, action, successor]`` lists)."""
         return {
-            name: {"edges": sorted(map(list, c.edges)), "taken": sorted(map(list, c.taken)),
+            name: {"edges": sorted(map(list, c.edges)), "taken": sorted(map(list, c.taken)), "runs": c.runs,
                    **({"graph": c.graph.to_json()} if c.graph is not None else {})}
             for name, c in sorted(self.flows.items())
         }
@@ -91,7 +98,8 @@ class EdgeRecorder:
         for name, item in data.items():
             recorder.flows[name] = FlowCoverage(
                 name, {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]},  # type: ignore[misc]
-                FlowGraph.from_json(item["graph"]) if "graph" in item else None,
+                runs=int(item.get("runs", 1)),
+                graph=FlowGraph.from_json(item["graph"]) if "graph" in item else None,
             )
         return recorder
 

@@ -1,32 +1,60 @@
 """Minimal failing examples as YAML files the team can keep, and replaying the flow ones.
 
-Two shapes: an A2A conversation (``agent``, ``skill``, ``turns`` of ``send`` + ``expect``) and a
-plain flow run (``flow``, ``actions`` as ``- Node: action`` items in order, the model's ``llm``
-answers, the user's ``users`` turns, and ``expect``).
+Two shapes: an A2A conversation (a scenario file: ``agent``, ``skill``, ``turns`` of ``user`` +
+``expect``) and a plain flow run (``flow`` as ``module:attr``, ``property``, ``actions`` as
+``- Node: action`` items in order, the model's ``llm`` answers, the user's ``users`` turns, and
+``expect``). Both replay in one step: ``pocketmesh replay FILE``, or moved under ``scenarios/``
+where the plugin collects them as tests.
+
+Where they go: the ``failures_dir`` argument, else ``$POCKETMESH_FAILURES_DIR``, else ini
+``pocketmesh_failures_dir`` (default ``.pocketmesh/failures`` under the pytest rootdir; empty:
+not written), else ``.pocketmesh/failures`` under the current directory outside pytest.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-__all__ = ["FAILURES_DIR_ENV", "failures_dir", "load_target", "replay_flow_example", "write_example"]
+__all__ = [
+    "DEFAULT_FAILURES_DIR",
+    "FAILURES_DIR_ENV",
+    "failures_dir",
+    "load_target",
+    "replay_flow_example",
+    "set_default_failures_dir",
+    "write_example",
+]
 
 FAILURES_DIR_ENV = "POCKETMESH_FAILURES_DIR"
 """Where properties write minimal failing examples when no ``failures_dir`` is given."""
+DEFAULT_FAILURES_DIR = ".pocketmesh/failures"
+
+_UNSET = object()
+_default: Any = _UNSET
+
+
+def set_default_failures_dir(directory: Path | None | object) -> Any:
+    """Set where examples go when neither the argument nor the environment says (the plugin sets
+    it from its ini key; None: nowhere). Returns the previous default, to restore."""
+    global _default
+    previous, _default = _default, directory
+    return previous
 
 
 def failures_dir(explicit: str | Path | None) -> Path | None:
-    """The directory to write failing examples to: the argument, else ``$POCKETMESH_FAILURES_DIR``."""
+    """The directory to write failing examples to (see the module docstring), or None for none."""
     chosen = explicit if explicit is not None else os.environ.get(FAILURES_DIR_ENV)
-    return Path(chosen) if chosen else None
+    if chosen:
+        return Path(chosen)
+    if _default is _UNSET:
+        return Path.cwd() / DEFAULT_FAILURES_DIR
+    return _default  # type: ignore[no-any-return]
 
 
 def write_example(directory: Path, name: str, document: Mapping[str, Any]) -> Path:
@@ -44,17 +72,28 @@ def world_document(llm: Sequence[Any], users: Sequence[str]) -> dict[str, Any]:
     return {"llm": answers, "users": list(users)}
 
 
+def run_document(
+    shared: Mapping[str, Any] | None, params: Mapping[str, Any] | None, input_key: str,
+    expected_errors: Sequence[type[BaseException]],
+) -> dict[str, Any]:
+    """How the property started the run, as far as it differs from the defaults."""
+    out: dict[str, Any] = {}
+    if shared:
+        out["shared"] = dict(shared)
+    if params:
+        out["params"] = dict(params)
+    if input_key != "input":
+        out["input_key"] = input_key
+    if expected_errors:
+        out["expected_errors"] = [f"{e.__module__}.{e.__qualname__}" for e in expected_errors]
+    return out
+
+
 def load_target(spec: str) -> Any:
-    """Import ``module:attr`` (dots allowed in ``attr``) and return the attribute."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected 'module:attr', got {spec!r}; e.g. 'myapp.flows:support_flow'.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    value: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        value = getattr(value, part)
-    return value
+    """Import ``module:attr`` (dots in ``attr`` step into attributes or dict keys) and return it."""
+    from pocketmesh_testing.properties.references import resolve
+
+    return resolve(spec)
 
 
 async def replay_flow_example(example: Mapping[str, Any] | str | Path, *, llm: Any = None) -> Any:

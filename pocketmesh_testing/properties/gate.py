@@ -84,6 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             command.append(f"--junitxml={args.junit_xml}")
         status = subprocess.call(command, env=env)
         data = json.loads(out.read_text()) if out.exists() else {"edges": {}, "code": None, "tests": {}}
+        data["exit_status"] = status
     report, ok = render(data, args)
     print(report)
     if args.report_md:
@@ -109,6 +110,8 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     for name, item in sorted(edges.items()):
         wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
         lines.append(f"{name:<32} {len(taken & wired):>4}/{len(wired):<4} {_percent(len(taken & wired), len(wired)):>7.1f}%")
+        if not item.get("runs", 1):
+            lines.append("    never ran: no collected test or scenario ran this flow")
         lines.extend(f"    untested edge: {n} -{a}-> {s}" for n, a, s in sorted(wired - taken))
     taken, wired = _edge_totals(edges)
     edge_pct = _percent(taken, wired)
@@ -129,13 +132,30 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     simulations = data.get("simulations", {})
     if simulations:
         lines.append("  of which simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items())))
+    lines.extend(f"  failed: {f['test']}: {f['message']}" for f in data.get("failures", []))
+    lines.append(f"pocketmesh gate: {_verdict(data, ok)}")
     return "\n".join(lines), ok
+
+
+def _verdict(data: dict[str, Any], coverage_ok: bool) -> str:
+    """``PASS``, or ``FAIL`` with the reasons."""
+    why = []
+    failed = len(data.get("failures", []))
+    if failed:
+        why.append(f"{failed} failing test(s)")
+    elif data.get("exit_status", 0) not in (0, None):
+        why.append(f"pytest exited with status {data['exit_status']}")
+    if not coverage_ok:
+        why.append("coverage under the minimum")
+    return "PASS" if not why else "FAIL (" + ", ".join(why) + ")"
 
 
 def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     """The report as markdown."""
     edges = data.get("edges", {})
-    out = ["# pocketmesh gate", "", "| flow | edges taken | coverage |", "|---|---|---|"]
+    coverage_ok = render(data, args)[1]
+    out = ["# pocketmesh gate", "", f"**Result: {_verdict(data, coverage_ok)}**", "",
+           "| flow | edges taken | coverage |", "|---|---|---|"]
     for name, item in sorted(edges.items()):
         wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
         out.append(f"| {name} | {len(taken & wired)}/{len(wired)} | {_percent(len(taken & wired), len(wired)):.1f}% |")
@@ -147,13 +167,19 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
         out += ["", "Untested edges:", ""] + [f"- `{name}`: `{n} -{a}-> {s}`" for name, (n, a, s) in missing]
     if data.get("code") is not None:
         out += ["", f"Code coverage: **{data['code']:.1f}%**"]
+    never = [name for name, item in sorted(edges.items()) if not item.get("runs", 1)]
+    if never:
+        out += ["", "Flows no test or scenario ran:", ""] + [f"- `{name}`" for name in never]
     tests = data.get("tests", {})
-    out += ["", "Tests: " + (", ".join(f"{v} {k}" for k, v in sorted(tests.items())) or "none ran"), ""]
+    out += ["", "Tests: " + (", ".join(f"{v} {k}" for k, v in sorted(tests.items())) or "none ran")]
     simulations = data.get("simulations", {})
     if simulations:
-        out[-1:] = ["Simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items())), ""]
-    out += flow_diagrams(edges)
-    return "\n".join(out)
+        out += ["", "Simulations: " + ", ".join(f"{v} {k}" for k, v in sorted(simulations.items()))]
+    failures = data.get("failures", [])
+    if failures:
+        out += ["", "Failing tests:", ""] + [f"- `{f['test']}`: {f['message']}" for f in failures]
+    out += [""] + flow_diagrams(edges)
+    return "\n".join(out + [""])
 
 
 def flow_diagrams(edges: dict[str, Any]) -> list[str]:
@@ -176,6 +202,7 @@ def flow_diagrams(edges: dict[str, Any]) -> list[str]:
 _recorder: Any = None
 _outcomes: dict[str, int] = {}
 _simulations: dict[str, int] = {}
+_failures: list[dict[str, str]] = []
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -192,7 +219,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get(_CHILD) or os.environ.get(_ALL):
+    if not os.environ.get(_CHILD):
+        return
+    if _recorder is not None:
+        from pocketmesh_testing.properties.inventory import defined_flows
+
+        for flow in defined_flows(items):  # every flow the session defines, run or not
+            _recorder.declare(flow)
+    if os.environ.get(_ALL):
         return
     keep = [i for i in items if any(i.get_closest_marker(m) for m in ("flow_property", "scenario", "simulation"))]
     dropped = [i for i in items if i not in keep]
@@ -206,6 +240,10 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _outcomes[report.outcome] = _outcomes.get(report.outcome, 0) + 1
         if "simulation" in report.keywords:
             _simulations[report.outcome] = _simulations.get(report.outcome, 0) + 1
+    if report.failed:
+        lines = [line for line in (report.longreprtext or "").splitlines() if line.strip()]
+        message = next((line for line in lines if line.startswith("E ")), lines[-1] if lines else report.outcome)
+        _failures.append({"test": report.nodeid, "message": message.removeprefix("E").strip()[:200]})
 
 
 @pytest.hookimpl(wrapper=True)
@@ -223,6 +261,7 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
             except Exception:  # no data (nothing measured was imported)
                 code = 0.0
         data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes,
-                "simulations": _simulations}
+                "simulations": _simulations,
+                "failures": _failures}
         Path(target).write_text(json.dumps(data), encoding="utf-8")
     return result

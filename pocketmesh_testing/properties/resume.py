@@ -4,6 +4,11 @@ Three ways to interrupt step ``k`` of a run: stop after it (a ``FlowStepper`` ta
 then ``flow.run`` continues), crash inside it (the step's work is done but its checkpoint is not
 saved; the run resumes in the same process), and resume that crash's checkpoint twice (copied
 into two fresh stores; the second in a fresh flow when a factory is given).
+
+Two runs are compared the way snapshots compare state: each run's shared state is normalised
+first (:func:`pocketmesh_testing.conversations.snapshots.normalise`), so a flow that stores a
+fresh ``uuid4()`` or ``time.time()`` passes, while one id stored where the other run stored two
+different ones, or a value written twice, still shows as a difference.
 """
 
 from __future__ import annotations
@@ -232,7 +237,7 @@ def _repeated(reference: Effects, resumed: Effects, *, allowed: int) -> str | No
 
 
 def difference(expected: Outcome, actual: Outcome) -> str | None:
-    """The first way ``actual`` differs from ``expected`` (status, error, trace, shared), or None."""
+    """The first way ``actual`` differs from ``expected`` (status, error, trace, normalised shared), or None."""
     if expected.status != actual.status or expected.error_type != actual.error_type:
         return (
             f"status {actual.status!r} ({actual.error_type or 'no error'}) instead of "
@@ -245,7 +250,11 @@ def difference(expected: Outcome, actual: Outcome) -> str | None:
             f"trace differs at entry {i}: {actual.trace[i:i + 2]} instead of {expected.trace[i:i + 2]} "
             f"({len(actual.trace)} steps instead of {len(expected.trace)})"
         )
-    return _shared_difference(expected.shared, actual.shared, "shared")
+    from pocketmesh_testing.conversations.snapshots import normalise
+
+    wanted, got = normalise(expected.shared, keep_internal=True), normalise(actual.shared, keep_internal=True)
+    found = _shared_difference(wanted, got, "shared")
+    return None if found is None else found + " (ids and times shown as snapshots show them)"
 
 
 def _shared_difference(expected: Any, actual: Any, path: str) -> str | None:
@@ -256,6 +265,14 @@ def _shared_difference(expected: Any, actual: Any, path: str) -> str | None:
             if key not in expected:
                 return f"{path}[{key!r}] = {actual[key]!r:.80} is unexpected"
             found = _shared_difference(expected[key], actual[key], f"{path}[{key!r}]")
+            if found is not None:
+                return found
+        return None
+    if isinstance(expected, list) and isinstance(actual, list):
+        if len(expected) != len(actual):
+            return f"{path} has {len(actual)} item(s) instead of {len(expected)}: {actual!r:.120} instead of {expected!r:.120}"
+        for index, (wanted, got) in enumerate(zip(expected, actual)):
+            found = _shared_difference(wanted, got, f"{path}[{index}]")
             if found is not None:
                 return found
         return None

@@ -46,6 +46,7 @@ class TaskModel:
     last_text: str
     last_message_id: str
     turns: list[dict[str, Any]] = field(default_factory=list)
+    message_names: dict[str, str] = field(default_factory=dict)
 
 
 def _visible(view: Any) -> int:
@@ -105,21 +106,37 @@ class A2AConversationMachine(RuleBasedStateMachine):
         return self.runner.run(coro)
 
     def fail(self, task: TaskModel, message: str) -> None:
-        """Fail with ``message``, saving the conversation as a scenario when a directory is set."""
+        """Fail with ``message``, saving the conversation as a scenario file when a directory is set."""
         directory = failures_dir(self.failures_dir)
         if directory is not None:
-            note = write_example(directory, f"{type(self).__name__}-conversation", self.scenario(task))
-            message += f"\n  conversation saved to {note}"
+            document = self.scenario(task)
+            note = write_example(directory, f"{type(self).__name__}-conversation", document)
+            if document.get("agent"):
+                message += f"\n  conversation saved to {note}; replay it with: pocketmesh replay {note}"
+            else:
+                message += (f"\n  conversation saved to {note}, but no import path for the flows was found: pass "
+                            f"agent_ref='module:flows' to a2a_conversation_machine to make it replayable")
         raise AssertionError(message)
 
     def scenario(self, task: TaskModel) -> dict[str, Any]:
-        """The failing task's turns as a scenario document."""
+        """The failing task's turns as a scenario file (``user`` + ``message_id`` + ``expect`` per turn)."""
+        from pocketmesh_testing.properties.references import import_path_of
+
         return {
             "name": f"{type(self).__name__} conversation",
-            "agent": self.agent_ref or "<module>:flows",
+            "agent": self.agent_ref or import_path_of(self.flows),
             "skill": self.skill or next(iter(self.flows)),
             "turns": task.turns,
         }
+
+    def _turn(self, task: TaskModel, text: str, message_id: str, state: str, *, stream: bool = False) -> None:
+        """Note a turn of ``task`` as a scenario turn; message ids become m1, m2, ... so a redelivery reads as one."""
+        short = task.message_names.setdefault(message_id, f"m{len(task.message_names) + 1}")
+        turn: dict[str, Any] = {"user": text, "message_id": short}
+        if stream:
+            turn["stream"] = True
+        turn["expect"] = {"state": state}
+        task.turns.append(turn)
 
     # -- rules ------------------------------------------------------------------------------------
 
@@ -130,7 +147,7 @@ class A2AConversationMachine(RuleBasedStateMachine):
         view = self.call(self.client.send_message(text, skill=self.skill, message_id=message_id))
         task = TaskModel(view.task_id, view.state, 0, text, message_id)
         self.model[view.task_id] = task
-        task.turns.append({"send": text, "expect": {"state": view.state}})
+        self._turn(task, text, message_id, view.state)
         if _visible(view) != 1 + _has_reply(view):
             self.fail(task, f"a new task shows {_visible(view)} message(s) after one message and "
                             f"{_has_reply(view)} reply: {view.history!r:.300}")
@@ -160,7 +177,7 @@ class A2AConversationMachine(RuleBasedStateMachine):
         view = self.call(self.client.get_task(task_id))
         if states and states[-1] != view.state:
             self.fail(task, f"the reply to {text!r} said {states[-1]!r} but the task is {view.state!r}")
-        task.turns.append({"send": text, "expect": {"state": view.state}})
+        self._turn(task, text, message_id, view.state, stream=stream)
         expected = task.visible + 1 + _has_reply(view)
         if _visible(view) != expected:
             self.fail(task, f"task {task_id} shows {_visible(view)} message(s) after a turn, expected {expected} "
@@ -176,7 +193,7 @@ class A2AConversationMachine(RuleBasedStateMachine):
         except Exception:
             pass  # a finished task refusing the repeat is fine; what matters is what it shows
         view = self.call(self.client.get_task(task_id))
-        task.turns.append({"send": task.last_text, "redeliver": True, "expect": {"state": task.state}})
+        self._turn(task, task.last_text, task.last_message_id, task.state)
         if view.state != task.state or _visible(view) != task.visible:
             self.fail(task, f"redelivering message {task.last_message_id} changed task {task_id}: state "
                             f"{task.state!r} -> {view.state!r}, messages {task.visible} -> {_visible(view)}; "

@@ -68,11 +68,16 @@ class OutsideWorld:
     llm: tuple[LLMEvent, ...] = ()
     users: tuple[str, ...] = ()
     _position: list[int] = field(default_factory=lambda: [0], repr=False, compare=False)
+    _ids: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """The installed fake's id source, and the id number it stood at before each answer."""
 
     def answer(self, call: Any = None) -> TextReply | ErrorReply:
         """The model's next answer (after the script, the last answer repeats; none: empty text)."""
         index = self._position[0]
         self._position[0] += 1
+        source = self._ids.get("source")
+        if source is not None:
+            self._ids.setdefault("at", {}).setdefault(index, source.peek())
         if not self.llm:
             return TextReply("")
         event = self.llm[min(index, len(self.llm) - 1)]
@@ -86,13 +91,22 @@ class OutsideWorld:
         return self._position[0]
 
     def rewind(self, position: int = 0) -> None:
-        """Answer again from ``position`` (a replayed step hears what it heard before)."""
+        """Answer again from ``position``: a replayed step hears what it heard before, with the
+        same ids (the installed fake's numbering goes back too), as an uninterrupted run would."""
         self._position[0] = position
+        source, at = self._ids.get("source"), self._ids.get("at", {})
+        if source is not None and position in at:
+            source.restart(at[position])
 
     def install(self, fake_llm: Any) -> None:
         """Make ``fake_llm`` (a FakeLLM) answer every request from this world, from the start."""
-        self.rewind(0)
         fake_llm.reset()
+        made_up = getattr(fake_llm, "made_up", None)
+        if made_up is not None:
+            made_up.restart()
+        self._ids.clear()
+        self._ids["source"] = made_up
+        self.rewind(0)
         fake_llm.respond_with(self.answer)
 
     def __repr__(self) -> str:

@@ -1,6 +1,11 @@
 """Static facts about a flow's wiring: the actions each node can take, its edges, dead ends.
 
 Sub-flows are expanded: their nodes appear under qualified ids (``Sub/Inner``), as in traces.
+
+Wiring shows some bugs for certain (a declared action wired nowhere raises
+``UnknownActionError`` when returned) and others only as suspicions: a loop with no wired exit
+still ends when a node in it returns the reserved ``"complete"`` or ``"input-required"``, which
+no wiring shows. :attr:`WiringProblem.certain` tells them apart.
 """
 
 from __future__ import annotations
@@ -89,6 +94,8 @@ class WiringProblem:
     kind: str
     node: str
     message: str
+    certain: bool = True
+    """False when the node may still end the run by returning a reserved action itself."""
 
 
 @dataclass
@@ -102,6 +109,11 @@ class WiringReport:
     def ok(self) -> bool:
         """True when nothing is wrong."""
         return not self.problems
+
+    @property
+    def certain_problems(self) -> list[WiringProblem]:
+        """The problems wiring proves (not those a reserved action may get around)."""
+        return [p for p in self.problems if p.certain]
 
     def __str__(self) -> str:
         if self.ok:
@@ -150,8 +162,10 @@ def _check_level(flow: Flow, prefix: str, report: WiringReport) -> None:
                     "no-exit",
                     prefix + node_id,
                     f"node {prefix + node_id!r} cannot reach an end: every path from it stays among "
-                    f"{', '.join(prefix + t for t in trapped)}. Wire an exit action out of the loop "
-                    f"(to a node with no successors), or return 'complete' / 'input-required'.",
+                    f"{', '.join(prefix + t for t in trapped)}, unless a node there returns 'complete' or "
+                    f"'input-required' itself. Wire an exit action out of the loop (to a node with no "
+                    f"successors), or declare the reserved action it returns: actions = (..., 'complete').",
+                    certain=False,
                 )
             )
         if isinstance(node, Flow):

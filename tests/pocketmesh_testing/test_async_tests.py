@@ -1,4 +1,4 @@
-"""`async def` tests run without asyncio configuration, in strict and auto mode alike."""
+"""`async def` tests run without asyncio configuration; a mode the user chose is theirs to keep."""
 
 from __future__ import annotations
 
@@ -33,12 +33,38 @@ def test_helper_left_alone():
 """
 
 
-@pytest.mark.parametrize("mode", ["strict", "auto"])
-def test_coroutine_tests_run_in_any_mode(pytester: pytest.Pytester, mode: str) -> None:
-    pytester.makeini(f"[pytest]\nasyncio_mode = {mode}\nasyncio_default_fixture_loop_scope = function\n")
+@pytest.mark.parametrize("mode", ["unset", "auto"])
+def test_coroutine_tests_run_without_asyncio_configuration(pytester: pytest.Pytester, mode: str) -> None:
+    setting = "" if mode == "unset" else f"asyncio_mode = {mode}\n"
+    pytester.makeini(f"[pytest]\n{setting}asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess("-q")
     result.assert_outcomes(passed=4)
+
+
+STRICT_USER_TESTS = """
+import pytest
+
+async def test_unmarked():
+    pass
+
+@pytest.mark.asyncio
+async def test_marked():
+    pass
+"""
+
+
+@pytest.mark.parametrize("how", ["ini", "override", "option"])
+def test_a_chosen_strict_mode_is_kept(pytester: pytest.Pytester, how: str) -> None:
+    # Under strict mode pytest-asyncio runs marked coroutines only; the unmarked one fails as
+    # "not natively supported", with the plugin as without it.
+    ini = "asyncio_mode = strict\n" if how == "ini" else ""
+    args = {"ini": [], "override": ["-o", "asyncio_mode=strict"], "option": ["--asyncio-mode=strict"]}[how]
+    pytester.makeini(f"[pytest]\n{ini}asyncio_default_fixture_loop_scope = function\n")
+    pytester.makepyfile(test_user=STRICT_USER_TESTS)
+    with_plugin = pytester.runpytest_inprocess("-q", *args)
+    with_plugin.assert_outcomes(passed=1, failed=1)
+    with_plugin.stdout.fnmatch_lines(["FAILED test_user.py::test_unmarked - Failed: async def functions are not*"])
 
 
 def test_marking_can_be_turned_off(pytester: pytest.Pytester) -> None:
@@ -69,3 +95,32 @@ def test_public_api_is_sorted_and_complete() -> None:
         assert hasattr(pocketmesh_testing, name), name
     assert issubclass(pocketmesh_testing.NetworkBlockedError, ConnectionError)
     assert issubclass(pocketmesh_testing.NetworkBlockedError, pocketmesh_testing.PocketMeshTestingError)
+
+
+LOOP_SCOPE_WARNING = '*"asyncio_default_fixture_loop_scope" is unset*'
+LEAN = ("-q", "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:respx", "-p", "no:anyio",
+        "-p", "no:xdist", "-p", "no:recording", "-p", "no:syrupy")
+
+
+def test_the_loop_scope_warning_is_quiet_only_where_the_plugin_runs_the_async_tests(pytester: pytest.Pytester) -> None:
+    # pytest-asyncio warns whenever the key is unset, with or without pocketmesh. Where nobody
+    # configured pytest-asyncio, the plugin marks the async tests and the warning only nags.
+    # Subprocesses: in-process runs would hand the warning to this test's own warning capture.
+    pytester.makeini("[pytest]\n")
+    pytester.makepyfile(test_user="async def test_coroutine():\n    pass\n")
+    quiet = pytester.runpytest_subprocess(*LEAN)
+    quiet.assert_outcomes(passed=1)
+    assert "asyncio_default_fixture_loop_scope" not in quiet.stdout.str() + quiet.stderr.str()
+
+    without_plugin = pytester.runpytest_subprocess(*LEAN, "-p", "no:pocketmesh")
+    without_plugin.stderr.fnmatch_lines([LOOP_SCOPE_WARNING])
+
+    # A user who chose a mode configures pytest-asyncio themselves: its warning is theirs to see.
+    chosen = pytester.runpytest_subprocess(*LEAN, "-o", "asyncio_mode=auto")
+    chosen.assert_outcomes(passed=1)
+    chosen.stderr.fnmatch_lines([LOOP_SCOPE_WARNING])
+
+    # Warnings made errors stay errors: the run ends as it does without the plugin.
+    error = (*LEAN, "-W", "error::pytest.PytestDeprecationWarning")
+    strict = pytester.runpytest_subprocess(*error)
+    assert strict.ret != 0 and strict.ret == pytester.runpytest_subprocess(*error, "-p", "no:pocketmesh").ret

@@ -13,7 +13,7 @@ from pocketmesh import Flow, InMemoryPersistence
 from pocketmesh.a2a import A2ABaseNode, create_a2a_app, generate_agent_card
 from pocketmesh.examples import greeting
 from pocketmesh_testing.conversations.fixtures import a2a_agent, remote_agent  # noqa: F401 - fixtures
-from pocketmesh_testing.conversations.agents import InProcessAgent, RemoteAgent
+from pocketmesh_testing.conversations.agents import InProcessAgent, RemoteAgent, Reply
 
 GATE: dict[str, asyncio.Event] = {}
 
@@ -56,16 +56,18 @@ async def test_streaming_in_process_delivers_each_event_as_it_happens(a2a_agent:
     assert kinds[0] == "task" and kinds.count("artifact-update") == 2 and kinds[-1] == "status-update"
 
 
-async def test_stream_returns_the_events_and_a_reply_built_from_them(a2a_agent: Any) -> None:
+async def test_stream_returns_a_reply_built_from_the_events(a2a_agent: Any) -> None:
     GATE["seen"] = asyncio.Event()
     GATE["seen"].set()
     conv = a2a_agent({"gated": Flow(GatedChunksNode())}).conversation()
-    events = await conv.stream("go")
-    assert events.chunks == ["first", " second"]
-    assert events.reply.state == "completed" and events.reply.text == "done"
-    assert events.reply.artifacts == [{"artifactId": "tokens", "name": "tokens", "parts": [
+    reply = await conv.stream("go")
+    assert isinstance(reply, Reply)
+    assert reply.chunks == ["first", " second"] and reply.chunks_of("tokens") == reply.chunks
+    assert [e.kind for e in reply.events][0] == "task" and reply.events[-1].kind == "status-update"
+    assert reply.state == "completed" and reply.text == "done"
+    assert reply.artifacts == [{"artifactId": "tokens", "name": "tokens", "parts": [
         {"kind": "text", "text": "first"}, {"kind": "text", "text": " second"}]}]
-    assert events.reply.shared["__a2a_skill_id"] == "gated"
+    assert reply.shared["__a2a_skill_id"] == "gated"
 
 
 async def test_a_persistence_given_to_a2a_agent_holds_the_runs(a2a_agent: Any) -> None:

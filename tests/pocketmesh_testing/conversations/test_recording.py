@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,3 +49,67 @@ def test_an_unreachable_agent_is_reported_without_a_traceback(tmp_path: Path, ca
     err = capsys.readouterr().err
     assert err.startswith("recorder: AttributeError:") and "Traceback" not in err
     assert not (tmp_path / "x.yaml").exists()
+
+
+ECHO_AGENT = '''
+import openai
+from pocketmesh import Flow
+from pocketmesh.a2a import A2ABaseNode
+
+
+class Echo(A2ABaseNode):
+    async def execute(self, prep, shared, params, attempt):
+        client = openai.AsyncOpenAI(max_retries=0)  # the model, from OPENAI_BASE_URL
+        answer = await client.chat.completions.create(
+            model="m", messages=[{"role": "user", "content": shared["input"]}])
+        return answer.choices[0].message.content
+
+    async def finalize(self, shared, prep, text, params):
+        self.set_final_response_parts(shared, [self.create_text_part(text)])
+        return "complete"
+
+
+flows = {"echo": Flow(Echo(), name="Echo")}
+'''
+
+
+def test_the_model_traffic_is_recorded_so_the_scenario_replays_offline(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pocketmesh_testing.doubles.llm_replies import TextReply, render
+    from pocketmesh_testing.doubles.loopback import LoopbackServer
+
+    def model(method: str, path: str, headers: Any, body: bytes) -> Any:
+        asked = json.loads(body)["messages"][-1]["content"]
+        return render(TextReply(f"echo: {asked}"), dialect="openai", model="m", stream=False)
+
+    pytester.makepyfile(echo_agent=ECHO_AGENT)
+    upstream = LoopbackServer(model)
+    monkeypatch.setenv("OPENAI_BASE_URL", f"{upstream.url}/v1")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-key-never-written")
+    out = pytester.path / "scenarios" / "echo.yaml"
+    try:
+        code = main(["--agent", "echo_agent:flows", "--turn", "hello", "--out", str(out)])
+    finally:
+        upstream.close()
+    assert code == 0, capsys.readouterr().err
+    document = yaml.safe_load(out.read_text())
+    assert document["cassette"] == "cassettes/echo/echo.yaml"
+    assert document["turns"][0]["expect"] == {"state": "completed", "text": "echo: hello"}
+    cassette = (out.parent / document["cassette"]).read_text()
+    assert "echo: hello" in cassette and "sk-live-key-never-written" not in cassette
+    assert "pocketmesh-agent.test" not in cassette  # the conversation itself is not model traffic
+
+    # Offline: the model is gone (nothing listens on that port now), the cassette answers.
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")
+    pytester.runpytest(*PLUGIN, "--pocketmesh-record-mode=none").assert_outcomes(passed=1)
+    # A turn the cassette never heard fails with the miss as the scenario's own message.
+    recorded = out.read_text()
+    out.write_text(recorded.replace("user: hello", "user: hullo"))
+    missed = pytester.runpytest(*PLUGIN, "--pocketmesh-record-mode=none", "--color=no")
+    missed.assert_outcomes(failed=1)
+    missed.stdout.fnmatch_lines(["    user: hullo", "CassetteMissError: cassette *echo.yaml (record mode 'none'*"
+                                 "It differs in body $.messages[[]0].content: recorded 'hello' != sent 'hullo'*",
+                                 "The scenario then failed at turn 1, *"])
+    out.write_text(recorded.replace("cassette: cassettes/echo/echo.yaml\n", ""))
+    pytester.runpytest(*PLUGIN, "--pocketmesh-record-mode=none").assert_outcomes(failed=1)  # without it: no model

@@ -113,8 +113,12 @@ def test_a_shared_state_mismatch_names_the_key(pytester: pytest.Pytester) -> Non
         (GREETING + "  - name: greets and says goodbye\n    turns: [{user: x}]\n",
          "scenarios/bad.yaml:15: scenarios[1].name: two scenarios are named 'greets and says goodbye'*"),
         ("agent: x:y\nturns:\n  - user: [unclosed\n", "scenarios/bad.yaml:4: (file): not valid YAML: *"),
+        (GREETING.replace("      - user: bye\n", "      - user: bye\n        llm: [{txt: so long}]\n"),
+         "scenarios/bad.yaml:12: scenarios[0].turns[1].llm[0]: got {'txt': 'so long'}; expected a string (the reply "
+         "text), {text: ...}, {stream: [chunk, ...]}, {fail: HTTP status, message: ...} or {tool_call: {name: ..., "
+         "arguments: {...}}}."),
     ],
-    ids=["enum", "unknown-key", "turn-key", "regex", "duplicate", "yaml-syntax"],
+    ids=["enum", "unknown-key", "turn-key", "regex", "duplicate", "yaml-syntax", "llm-entry"],
 )
 def test_a_malformed_file_is_one_clear_error(pytester: pytest.Pytester, text: str, where: str) -> None:
     write(pytester, "bad.yaml", text)
@@ -181,6 +185,7 @@ def test_the_same_scenario_passes_in_process_and_against_pocketmesh_serve(
 ) -> None:
     write(pytester, "greeting.yaml", GREETING)
     write(pytester, "streaming.yaml", STREAMING)
+    write(pytester, "levels.yaml", "levels: [{name: moat}]\n")  # not a scenario: neither run nor played
     pytester.runpytest(*PLUGIN).assert_outcomes(passed=2)
     monkeypatch.chdir(pytester.path)
     out = io.StringIO()
@@ -194,3 +199,129 @@ def test_the_same_scenario_passes_in_process_and_against_pocketmesh_serve(
     assert "scenarios/streaming.yaml::streams the scripted tokens: PASSED" in text
     assert "agent [completed]: Hi there" in text
     assert "pocketmesh demo: PASS - 2 scenario(s) against 2 live agent(s)" in text
+
+
+def test_only_scenario_files_are_collected_from_the_scenario_dirs(pytester: pytest.Pytester) -> None:
+    write(pytester, "greeting.yaml", GREETING)
+    write(pytester, "levels.yaml", "scenarios:\n  - {name: siege, map: castle}\n")  # a game's own scenarios
+    write(pytester, "moves.yaml", "turns:\n  - {player: 1, move: e4}\n")
+    write(pytester, "notes.yaml", "title: [broken YAML that is none of ours\n")
+    write(pytester, "typo.yaml", GREETING.replace("      - user: bye\n", "      - usr: bye\n"))  # ours, with a typo
+    result = pytester.runpytest(*PLUGIN, "--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR collecting scenarios/typo.yaml*"])
+    assert "levels.yaml" not in result.stdout.str() and "moves.yaml" not in result.stdout.str()
+
+
+def test_an_empty_scenario_dirs_setting_turns_collection_off(pytester: pytest.Pytester) -> None:
+    write(pytester, "greeting.yaml", GREETING)
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\npocketmesh_scenario_dirs =\n")
+    result = pytester.runpytest(*PLUGIN)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\npocketmesh_scenario_dirs = scenarios\n")
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
+
+
+BROKEN_AGENT = """\
+agent: support_agent:flows
+skill: support
+scenarios:
+  - name: answers
+    turns:
+      - user: hi
+        expect: {state: completed}
+  - name: answers again
+    turns:
+      - user: hello
+        expect: {state: completed}
+"""
+
+
+@pytest.mark.parametrize(
+    ("modules", "problem", "where"),
+    [
+        ({"support_agent": "import json\nimport vendor_sdk_that_is_not_installed\nflows = {}\n"},
+         "ModuleNotFoundError: No module named 'vendor_sdk_that_is_not_installed'",
+         "  support_agent.py:2: import vendor_sdk_that_is_not_installed"),
+        ({"support_agent": "from support_settings import TIMEOUT\nflows = {}\n",
+          "support_settings": "import os\nTIMEOUT = int(os.environ.get('SUPPORT_TIMEOUT', 'ten'))\n"},
+         "ValueError: invalid literal for int() with base 10: 'ten'",
+         "  support_settings.py:2: TIMEOUT = int(os.environ.get('SUPPORT_TIMEOUT', 'ten'))"),
+        ({"support_agent": "flows = {\n"}, "SyntaxError: *", "  support_agent.py:1: flows = {"),
+    ],
+    ids=["missing-dependency", "error-while-importing", "syntax-error"],
+)
+def test_an_agent_that_fails_to_import_is_one_short_error(
+    pytester: pytest.Pytester, modules: dict[str, str], problem: str, where: str
+) -> None:
+    pytester.makepyfile(**modules)
+    write(pytester, "support.yaml", BROKEN_AGENT)
+    result = pytester.runpytest(*PLUGIN)
+    result.assert_outcomes(errors=1)  # one for the file, not one per scenario
+    result.stdout.fnmatch_lines([
+        "*ERROR collecting scenarios/support.yaml*",
+        "scenarios/support.yaml:1: agent: cannot import the agent 'support_agent:flows': " + problem.replace("[", "[[]"),
+        where.replace("[", "[[]"),
+    ])
+    assert len(result.outlines) < 60, "\n".join(result.outlines)
+    assert "Traceback" not in result.stdout.str() and "importlib" not in result.stdout.str()
+
+
+def test_the_real_cause_wins_over_replies_left_unused(pytester: pytest.Pytester) -> None:
+    write(pytester, "llm.yaml", STREAMING.replace("skill: stream", "skill: strem"))  # a typo in the skill
+    result = pytester.runpytest(*PLUGIN, "--color=no")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["mismatch at turn 1, send (*): the agent did not answer: *strem*"])
+    assert "never requested" not in result.stdout.str()
+
+
+REPORT_AGENT = """
+from pocketmesh import Flow
+from pocketmesh.a2a import A2ABaseNode
+
+
+class Report(A2ABaseNode):
+    async def execute(self, prep, shared, params, attempt):
+        for word in ("Rivers ", "rise."):
+            await self.emit_artifact({"artifactId": "words", "name": "words", "parts": [self.create_text_part(word)]})
+        await self.emit_artifact({"artifactId": "totals", "name": "totals",
+                                  "parts": [self.create_data_part({"rivers": 3, "gauges": {"ok": 2, "down": 1}})]})
+        await self.emit_artifact({"artifactId": "words", "name": "words", "parts": [self.create_text_part(" Done.")]})
+
+    async def finalize(self, shared, prep, result, params):
+        self.set_final_response_parts(shared, [self.create_text_part("report ready")])
+        return "complete"
+
+
+flows = {"report": Flow(Report(), name="Report")}
+"""
+
+REPORT = """\
+agent: report_agent:flows
+turns:
+  - user: report
+    stream: true
+    expect:
+      state: completed
+      artifacts:
+        - {name: words, text: "Rivers rise. Done."}
+        - {name: totals, data: {gauges: {down: 1}}}
+      artifact_text: {contains: '{"gauges": {"down": 1, "ok": 2}, "rivers": 3}'}
+      chunks: {artifact: words, equals: ["Rivers ", "rise.", " Done."]}
+"""
+
+
+def test_data_artifacts_read_as_json_and_can_be_asserted(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(report_agent=REPORT_AGENT)
+    write(pytester, "report.yaml", REPORT)
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
+    # every chunk, the data one as JSON
+    write(pytester, "report.yaml", REPORT.replace(
+        'chunks: {artifact: words, equals: ["Rivers ", "rise.", " Done."]}',
+        'chunks: ["Rivers ", "rise.", \'{"gauges": {"down": 1, "ok": 2}, "rivers": 3}\', " Done."]'))
+    pytester.runpytest(*PLUGIN).assert_outcomes(passed=1)
+    write(pytester, "report.yaml", REPORT.replace("{down: 1}", "{down: 0}"))
+    result = pytester.runpytest(*PLUGIN, "--color=no")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["mismatch at turn 1, expect.artifacts[[]1].data (*): data[[]'gauges'[]][[]'down'[]] differs",
+                                 "  - 0", "  + 1"])

@@ -85,3 +85,13 @@ def test_a_snapshot_is_written_then_stable_across_hash_seeds_then_catches_a_chan
     changed = pytester.runpytest(*PLUGIN, "--color=no")
     changed.assert_outcomes(passed=1, failed=1)
     changed.stdout.fnmatch_lines(['*-   "input": "Dana",', '*+   "input": "Dina",', '*-   "userName": "Dana"', '*+   "userName": "Dina"'])
+
+
+def test_float_epoch_times_become_timestamps_under_any_key() -> None:
+    import time
+
+    now = time.time()
+    value = {"clock": now, "ms": now * 1000, "again": now, "created": 1700000000, "ratio": 0.5, "count": 1764000000}
+    # Numbered in sorted-key order; one time reads the same wherever it is; ints under other keys stay.
+    assert normalise(value) == {"again": "<timestamp:1>", "clock": "<timestamp:1>", "created": "<timestamp:2>",
+                                "ms": "<timestamp:3>", "ratio": 0.5, "count": 1764000000}

@@ -200,3 +200,30 @@ def test_a_closed_fake_drops_kept_alive_connections() -> None:
             second.close()
         assert answer["choices"][0]["message"]["content"] == "from the second"
         assert len(first.calls) == 1 and len(second.calls) == 1
+
+
+def test_a_streamed_reply_for_a_plain_call_fails(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+        import openai, pytest
+        from pocketmesh_testing import ReplyMismatchError
+
+        async def test_in_process(fake_llm):
+            fake_llm.reply_stream(["Pa", "ris"])
+            with pytest.raises(ReplyMismatchError):
+                await fake_llm.openai_client().chat.completions.create(model="m", messages=[])
+
+        async def test_over_http(fake_llm):
+            fake_llm.reply_stream(["Pa", "ris"])
+            client = openai.AsyncOpenAI(api_key="k", base_url=fake_llm.base_url, max_retries=0)
+            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "capital?"}])
+        """
+    )
+    result = pytester.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=1, failed=1, errors=1)  # a caught mismatch still fails at teardown
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_in_process*",
+                                 "*ReplyMismatchError: fake_llm: reply_stream([[]'Pa', 'ris'[]]) scripts a streamed*"])
+    result.stdout.fnmatch_lines([
+        "*BadRequestError: *fake_llm: reply_stream([[]'Pa', 'ris'[]]) scripts a streamed answer, but the request is "
+        "not streamed (stream=True not set): POST /v1/chat/completions*Script reply('...') for a plain call*",
+    ])

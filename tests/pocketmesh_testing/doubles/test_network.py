@@ -55,7 +55,7 @@ def test_blocked_error_message_is_readable(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_inprocess("-q")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([
-        "*NetworkBlockedError: network access to api.example.invalid:443 is blocked in tests*"
+        "*BlockedLookupError: [[]Errno -2[]] network access to api.example.invalid:443 is blocked in tests*"
         "@pytest.mark.llm_cassette*@pytest.mark.allow_network*",
     ])
 
@@ -87,3 +87,33 @@ def test_guard_is_off_outside_tests() -> None:
     assert not is_loopback_host("api.example.invalid") and not is_loopback_host("192.0.2.1")
     with guard.policy(enabled=False):
         guard.check("api.example.invalid")  # no error
+
+
+def test_a_blocked_lookup_is_a_gaierror_like_a_failed_dns_lookup(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+        import socket, pytest
+        from pocketmesh_testing import BlockedLookupError, NetworkBlockedError
+
+        def test_names_fail_as_dns_would():
+            with pytest.raises(socket.gaierror) as info:
+                socket.getaddrinfo("nowhere.invalid", 80)
+            assert isinstance(info.value, NetworkBlockedError) and info.value.errno == socket.EAI_NONAME
+            with pytest.raises(socket.gaierror):
+                socket.create_connection(("nowhere.invalid", 80))
+
+        def test_handlers_written_for_the_real_network_work():
+            try:
+                socket.gethostbyname("nowhere.invalid")
+            except socket.gaierror as error:
+                assert "allow_network" in str(error)  # and it still says how to get out
+            else:
+                raise AssertionError("the lookup went through")
+
+        def test_ip_addresses_are_refused_as_connections():
+            with pytest.raises(ConnectionError) as info:
+                socket.socket().connect(("192.0.2.1", 80))
+            assert not isinstance(info.value, socket.gaierror)
+        """
+    )
+    pytester.runpytest_inprocess("-q").assert_outcomes(passed=3)

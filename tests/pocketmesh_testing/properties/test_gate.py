@@ -57,8 +57,9 @@ def test_gate_passes_when_every_edge_is_taken(tmp_path: Path, monkeypatch: pytes
     assert status == 0, out
     assert "Router" in out and "2/2" in out and "100.0%" in out
     report = (tmp_path / "gate.md").read_text()
-    assert "Flow edge coverage: **100.0%**" in report
+    assert "Flow edge coverage: **100.0%**" in report and "**Result: PASS**" in report
     assert "```mermaid\nflowchart TD\n" in report and "-.->" not in report and "linkStyle" not in report
+    assert out.rstrip().endswith("pocketmesh gate: PASS")
     assert "<testsuite" in (tmp_path / "junit.xml").read_text()
 
 
@@ -82,3 +83,84 @@ def test_gate_fails_when_an_edge_is_untested(tmp_path: Path, monkeypatch: pytest
     ]
     dashed_index = [i for i, edge in enumerate(drawn["edges"]) if edge[3]]
     assert drawn["styles"] == [f"linkStyle {dashed_index[0]} {UNTESTED_STYLE}"]
+
+
+UNEVEN = '''
+import pytest
+from pocketmesh import BaseNode, Flow
+from pocketmesh_testing.properties import assert_terminates
+
+
+def build_router() -> Flow:
+    route = BaseNode(name="Route")
+    route >> BaseNode(name="Left")
+    return Flow(route, name="Router")
+
+
+def build_refunds() -> Flow:  # defined, never run by any test
+    check = BaseNode(name="Check")
+    check >> BaseNode(name="Pay")
+    return Flow(check, name="Refunds")
+
+
+@pytest.mark.flow_property
+def test_router_terminates() -> None:
+    assert_terminates(build_router())
+
+
+@pytest.mark.flow_property
+def test_a_broken_property() -> None:
+    assert 1 + 1 == 3, "arithmetic is broken"
+'''
+
+
+def test_the_report_lists_flows_that_never_ran_and_the_failing_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "test_uneven.py").write_text(UNEVEN)
+    status = gate.main(["test_uneven.py", "--report-md", "gate.md", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert "Refunds" in out and "never ran: no collected test or scenario ran this flow" in out
+    assert "untested edge: Check -default-> Pay" in out
+    assert "pocketmesh gate: FAIL (1 failing test(s))" in out
+    report = (tmp_path / "gate.md").read_text()
+    assert "**Result: FAIL (1 failing test(s))**" in report
+    assert "Flows no test or scenario ran:\n\n- `Refunds`" in report
+    assert "Failing tests:\n\n- `test_uneven.py::test_a_broken_property`: AssertionError: arithmetic is broken" in report
+
+
+DESK = '''
+from pocketmesh import BaseNode, Flow
+from pocketmesh.a2a import A2ABaseNode
+
+
+class Answer(A2ABaseNode):
+    async def finalize(self, shared, prep, result, params):
+        self.set_final_response_parts(shared, [self.create_text_part("hello")])
+
+
+def escalations() -> Flow:
+    triage = BaseNode(name="Triage")
+    triage >> BaseNode(name="Escalate")
+    return Flow(triage, name="Escalations")
+
+
+flows = {"answer": Flow(Answer(), name="Answers"), "escalate": escalations()}
+'''
+
+
+def test_flows_a_scenario_agent_serves_but_no_scenario_plays_count_as_never_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "desk.py").write_text(DESK)
+    (tmp_path / "scenarios").mkdir()
+    (tmp_path / "scenarios" / "desk.yaml").write_text(
+        "agent: desk:flows\nskill: answer\nturns:\n  - user: hi\n    expect: {state: completed, text: hello}\n")
+    status = gate.main(["scenarios", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 0, out  # no threshold asked: untested flows are shown, not failed
+    assert "Escalations" in out and "untested edge: Triage -default-> Escalate" in out
+    assert out.count("never ran") == 1 and "pocketmesh gate: PASS" in out

@@ -54,7 +54,7 @@ def test_a_replayed_step_that_appends_twice_is_found() -> None:
         assert_resume_idempotent(tally_flow(BufferedTally()), settings=DEV)
     message = str(caught.value)
     assert "after a crash during step 2 (Tally)" in message
-    assert "shared['entries'] is ['order-1', 'order-1'] instead of ['order-1']" in message
+    assert "shared['entries'] has 2 item(s) instead of 1: ['order-1', 'order-1'] instead of ['order-1']" in message
 
 
 def test_an_idempotent_tally_passes() -> None:
@@ -150,3 +150,88 @@ def test_multi_turn_flows_with_sqlite(tmp_path: Any) -> None:
         Flow(ask), settings=settings(DEV, max_examples=10), shared={"input": "first"},
         persistence_factory=lambda: SQLitePersistence(str(tmp_path / f"db{next(counter)}.sqlite")),
     )
+
+
+VOLATILE = '''
+import time
+import uuid
+from typing import Any
+
+import pytest
+from hypothesis import settings
+from pocketmesh import BaseNode, Flow
+from pocketmesh_testing.properties import PropertyFailure, assert_resume_idempotent
+
+
+class Open(BaseNode):
+    """Opens an order: a fresh id and the time, as real agents do."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared["order"] = {"id": str(uuid.uuid4()), "opened": time.time()}
+
+
+class Log(BaseNode):
+    """Logs an event with its own id and time, from shared state only."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared.setdefault("events", []).append({"id": uuid.uuid4().hex, "order": shared["order"]["id"],
+                                                "at": time.time()})
+
+
+class DoubleLog(Log):
+    """Buggy: keeps the event on the node, so a replayed step logs it twice."""
+
+    def __init__(self) -> None:
+        super().__init__(name="Log")
+        self.pending: list[dict[str, Any]] = []
+
+    async def prepare(self, shared: dict[str, Any], params: dict[str, Any]) -> None:
+        self.pending.append({"id": uuid.uuid4().hex, "order": shared["order"]["id"], "at": time.time()})
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> None:
+        shared.setdefault("events", []).extend(self.pending)
+        self.pending.clear()
+
+
+def orders(log: BaseNode) -> Flow:
+    first = Open()
+    first >> log >> BaseNode(name="Done")
+    return Flow(first)
+
+
+def test_ids_and_times_do_not_make_a_correct_flow_fail():
+    assert_resume_idempotent(orders(Log()), settings=settings(max_examples=30, derandomize=True))
+
+
+def test_a_replayed_event_with_fresh_ids_is_still_found():
+    with pytest.raises(PropertyFailure, match=r"shared\\['events'\\] has 2 item\\(s\\) instead of 1"):
+        assert_resume_idempotent(orders(DoubleLog()), settings=settings(max_examples=30, derandomize=True))
+'''
+
+
+def test_flows_that_store_uuids_and_timestamps_pass_and_a_double_effect_is_still_found(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_orders=VOLATILE)
+    result = pytester.runpytest_inprocess("-q")
+    result.assert_outcomes(passed=2)
+
+
+def test_model_response_ids_kept_in_shared_state_read_the_same_after_a_resume() -> None:
+    # Agents keep a response's id (to chain the next request to it): a resumed step that asks
+    # the model again hears the same answer, with the same id, as the uninterrupted run did.
+    fake = FakeLLM()
+    client = fake.openai_client(max_retries=0)
+
+    class Ask(BaseNode):
+        async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> Any:
+            answer = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "?"}])
+            return {"id": answer.id, "text": answer.choices[0].message.content}
+
+        async def finalize(self, shared: dict[str, Any], prep: Any, answer: Any, params: dict[str, Any]) -> None:
+            shared.setdefault("answers", []).append(answer)
+
+    def build() -> Flow:
+        first, second = Ask(name="First"), Ask(name="Second")
+        first >> second
+        return Flow(first)
+
+    assert_resume_idempotent(build, llm=fake, settings=settings(DEV, max_examples=20, derandomize=True))

@@ -156,3 +156,54 @@ def test_only_nodes_with_a_choice_are_scripted() -> None:
     second - "left" >> left
     second - "right" >> right
     assert action_alphabet(Flow(first)) == {"Second": ("left", "right")}
+
+
+COMPLETE_LOOP = '''
+from typing import Any
+
+from hypothesis import settings
+from pocketmesh import BaseNode, Flow
+from pocketmesh_testing.properties import PropertyFailure, assert_terminates
+import pytest
+
+
+class Poll(BaseNode):
+    """Polls until the job is done; its only way out is the reserved action "complete"."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+        shared["polls"] = shared.get("polls", 0) + 1
+        return "complete" if shared["polls"] >= 3 else "wait"
+
+
+class Wait(BaseNode):
+    pass
+
+
+class Spin(BaseNode):
+    """Never leaves: a real endless loop."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+        return "wait"
+
+
+def loop(first: BaseNode) -> Flow:
+    first - "wait" >> Wait() >> first
+    return Flow(first)
+
+
+def test_a_loop_that_ends_with_complete_terminates():
+    assert_terminates(loop(Poll()), settings=settings(max_examples=10))
+
+
+def test_an_endless_loop_still_fails_and_the_wiring_explains_it():
+    with pytest.raises(PropertyFailure) as caught:
+        assert_terminates(loop(Spin()), max_steps=20, settings=settings(max_examples=10))
+    message = str(caught.value)
+    assert "did not terminate within 20 steps" in message
+    assert "node 'Spin' cannot reach an end" in message and "unless a node there returns 'complete'" in message
+'''
+
+
+def test_a_loop_whose_only_exit_is_the_reserved_complete_action_terminates(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_loops=COMPLETE_LOOP)
+    pytester.runpytest_inprocess("-q").assert_outcomes(passed=2)

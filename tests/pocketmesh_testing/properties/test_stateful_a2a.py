@@ -16,6 +16,8 @@ from hypothesis.stateful import run_state_machine_as_test
 
 from pocketmesh import Flow
 from pocketmesh.a2a import A2ABaseNode, create_a2a_app
+from pocketmesh_testing.conversations.discovery import file_kind
+from pocketmesh_testing.conversations.format import load_scenarios
 from pocketmesh_testing.properties.stateful import a2a_conversation_machine
 
 os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
@@ -83,7 +85,11 @@ def test_history_duplicated_on_redelivery_is_found(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="redelivering message .* changed task") as caught:
         run_state_machine_as_test(machine, settings=settings(FAST, max_examples=30))
     assert "messages 2 -> 4" in str(caught.value)
-    saved = yaml.safe_load(next(tmp_path.glob("*.yaml")).read_text())
+    kept = next(tmp_path.glob("*.yaml"))
+    saved = yaml.safe_load(kept.read_text())
+    # A scenario file as the plugin and `pocketmesh replay` read it.
+    assert file_kind(kept) == "scenario" and [t.message_id for t in load_scenarios(kept)[0].turns] == ["m1", "m1"]
     assert saved["agent"] == "tests.agent:flows" and saved["skill"] == "collect"
-    assert saved["turns"][-1]["redeliver"] is True
-    assert len(saved["turns"]) == 2  # shrunk: one message, then its redelivery
+    assert len(saved["turns"]) == 2  # shrunk: one message, then its redelivery (the same message id)
+    assert saved["turns"][0]["message_id"] == saved["turns"][1]["message_id"] == "m1"
+    assert saved["turns"][0]["user"] == saved["turns"][1]["user"]
