@@ -8,7 +8,6 @@ The tree::
     ├── UnscriptedCallError (AssertionError)    the fake LLM got a call nothing was scripted for
     ├── ReplyMismatchError (AssertionError)     a scripted reply does not fit the request it met
     ├── UnusedRepliesError (AssertionError)     scripted replies were left over at teardown
-    ├── ReplyMismatchError (AssertionError)     a scripted reply cannot answer the request it got
     ├── CassetteMissError (LookupError)         a cassette holds no recording for a request
     ├── PersistenceConformanceError (AssertionError)  a backend broke the persistence contract
     └── SimulationError                         a simulation could not be played to its end
@@ -60,16 +59,12 @@ class UnscriptedCallError(PocketMeshTestingError, AssertionError):
 
 
 class ReplyMismatchError(PocketMeshTestingError, AssertionError):
-    """The next scripted fake LLM reply cannot answer the request it met (a stream for a plain call)."""
+    """A scripted fake LLM reply does not fit the request that consumed it: a stream for a plain
+    call, or text that is not the JSON a request for structured output asks for."""
 
 
 class UnusedRepliesError(PocketMeshTestingError, AssertionError):
     """Scripted fake LLM replies were never requested by the code under test."""
-
-
-class ReplyMismatchError(PocketMeshTestingError, AssertionError):
-    """A scripted fake LLM reply does not fit the request that consumed it (e.g. not JSON
-    where the request asks for structured output)."""
 
 
 class CassetteMissError(PocketMeshTestingError, LookupError):

@@ -130,20 +130,47 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         deactivate(config.stash[SETTINGS])
 
 
-def _is_coroutine_test(obj: Any) -> bool:
+HARNESS_FIXTURES = frozenset({
+    "a2a_agent", "fake_llm", "llm_cassette", "memory_persistence", "persistence", "remote_agent",
+    "shared_snapshot", "shared_snapshot_internal", "sqlite_persistence",
+})
+"""The plugin's fixtures: an ``async def`` test that asks for one of them is run by the plugin."""
+
+HARNESS_MARKERS = frozenset({"allow_network", "flow_property", "llm_cassette", "scenario", "simulation"})
+"""The plugin's markers: an ``async def`` test marked with one of them is run by the plugin too."""
+
+
+def _uses_the_harness(collector: pytest.Collector, obj: Any) -> bool:
+    """Whether ``obj`` is an ``async def`` test of the harness: it asks for one of the plugin's
+    fixtures, carries one of its markers (on itself, its class or module), or comes from the
+    plugin's own kits (the persistence conformance tests a backend's test class inherits)."""
     inner = getattr(getattr(obj, "hypothesis", None), "inner_test", obj)
-    return inspect.iscoroutinefunction(inner)
+    if not inspect.iscoroutinefunction(inner):
+        return False
+    if str(getattr(inner, "__module__", "")).startswith("pocketmesh_testing."):
+        return True
+    try:
+        asked = set(inspect.signature(inner).parameters)
+    except (TypeError, ValueError):
+        asked = set()
+    marks = [*getattr(obj, "pytestmark", []), *collector.iter_markers()]
+    for mark in marks:
+        if mark.name == "usefixtures":
+            asked.update(str(name) for name in mark.args)
+    return not asked.isdisjoint(HARNESS_FIXTURES) or any(m.name in HARNESS_MARKERS for m in marks)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> Generator[None, Any, Any]:
-    # pytest-asyncio (strict by default) only runs marked coroutines; marking them here, before
-    # its own wrapper sees the item, saves users the asyncio configuration. A user who chose a
-    # mode (ini asyncio_mode, -o or --asyncio-mode) keeps exactly what that mode does.
+    # pytest-asyncio (strict by default) only runs marked coroutines; marking the ones that use
+    # the plugin's fixtures here, before its own wrapper sees the item, saves users the asyncio
+    # configuration. Other async tests are left as they are, so a project that does not use the
+    # plugin sees no difference; a user who chose a mode (ini asyncio_mode, -o or --asyncio-mode)
+    # keeps exactly what that mode does.
     config = collector.config
     if (
         config.stash[SETTINGS].mark_async_tests
-        and _is_coroutine_test(obj)
+        and _uses_the_harness(collector, obj)
         and isinstance(collector, (pytest.Module, pytest.Class))
         and collector.funcnamefilter(name)
         and not any(m.name in ("asyncio", "anyio", "trio") for m in getattr(obj, "pytestmark", []))

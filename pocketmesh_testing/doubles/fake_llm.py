@@ -17,7 +17,6 @@ the client with ``openai_client(max_retries=0)``.
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
@@ -39,7 +38,8 @@ from pocketmesh_testing.doubles.llm_replies import (
     render,
 )
 from pocketmesh_testing.doubles.loopback import LoopbackServer
-from pocketmesh_testing.doubles.responses_api import is_responses_path, render_response, request_messages
+from pocketmesh_testing.doubles.fake_call import FakeCall, parse_body
+from pocketmesh_testing.doubles.responses_api import render_response
 
 __all__ = ["FakeCall", "FakeLLM", "Responder", "fake_llm_hosts"]
 
@@ -52,73 +52,6 @@ _active_hosts: set[str] = {urlsplit(INPROCESS_BASE_URL).netloc}
 def fake_llm_hosts() -> frozenset[str]:
     """``host:port`` of every fake LLM endpoint in this process (cassettes leave them alone)."""
     return frozenset(_active_hosts)
-
-
-@dataclass
-class FakeCall:
-    """One request the fake received: what was asked and what it answered."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: Any
-    reply: Reply | None = None
-
-    @property
-    def messages(self) -> list[dict[str, Any]]:
-        """The request's ``messages`` (empty if it had none); for the Responses API, its
-        ``input`` as messages (a string input is one user message)."""
-        if not isinstance(self.body, dict):
-            return []
-        if self.dialect == "responses":
-            return request_messages(self.body)
-        return list(self.body.get("messages") or [])
-
-    @property
-    def input(self) -> Any:
-        """A Responses API request's ``input`` as sent (a string or a list of items)."""
-        return self.body.get("input") if isinstance(self.body, dict) else None
-
-    @property
-    def instructions(self) -> str | None:
-        """A Responses API request's ``instructions``."""
-        return self.body.get("instructions") if isinstance(self.body, dict) else None
-
-    @property
-    def model(self) -> str | None:
-        """The requested model."""
-        return self.body.get("model") if isinstance(self.body, dict) else None
-
-    @property
-    def stream(self) -> bool:
-        """Whether the client asked for a streamed answer."""
-        return bool(isinstance(self.body, dict) and self.body.get("stream"))
-
-    @property
-    def dialect(self) -> str:
-        """``"anthropic"`` for ``/messages``, ``"responses"`` for the Responses API's
-        ``/responses``, otherwise ``"openai"`` (chat completions)."""
-        if is_responses_path(self.path):
-            return "responses"
-        return "anthropic" if self.path.rstrip("/").endswith("/messages") else "openai"
-
-    def __str__(self) -> str:
-        parts = [f"{self.method} {self.path}"]
-        if self.model is not None:
-            parts.append(f"model={self.model!r}")
-        if self.stream:
-            parts.append("stream=True")
-        messages = self.messages
-        if messages:
-            last = messages[-1]
-            content = last.get("content")
-            if not isinstance(content, str):
-                content = json.dumps(content)
-            shown = content if len(content) <= 80 else content[:77] + "..."
-            parts.append(f"{len(messages)} message(s), last {last.get('role')}: {shown!r}")
-        elif self.body not in (None, ""):
-            parts.append(f"body={json.dumps(self.body)[:120]}")
-        return ", ".join(parts)
 
 
 Responder = Callable[[FakeCall], Union[str, Reply, Mapping[str, Any]]]
@@ -216,7 +149,7 @@ class FakeLLM:
 
     def handle(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
         """Answer one HTTP request; raises ``UnscriptedCallError`` if nothing is scripted."""
-        call = FakeCall(method.upper(), path, {k.lower(): v for k, v in headers.items()}, _parse(body))
+        call = FakeCall(method.upper(), path, {k.lower(): v for k, v in headers.items()}, parse_body(body))
         with self._lock:
             self.calls.append(call)
             entry = self._script[0] if self._script else None
@@ -377,15 +310,6 @@ def _sdk_http_module() -> ModuleType:
 
     module = getattr(_base_client, "httpx2", None) or getattr(_base_client, "httpx")
     return module  # type: ignore[no-any-return]
-
-
-def _parse(body: bytes) -> Any:
-    if not body:
-        return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        return body.decode("utf-8", "replace")
 
 
 def _coerce(value: Any) -> Reply:

@@ -1,4 +1,5 @@
-"""`async def` tests run without asyncio configuration; a mode the user chose is theirs to keep."""
+"""`async def` tests that use the harness run without asyncio configuration; other async tests,
+and a mode the user chose, are left exactly as they are without the plugin."""
 
 from __future__ import annotations
 
@@ -10,9 +11,16 @@ import asyncio, pytest
 def asyncio_marks(request):
     return len(list(request.node.iter_markers("asyncio")))
 
-async def test_plain_coroutine(request):
+async def test_with_a_harness_fixture(request, memory_persistence):
     await asyncio.sleep(0)
     assert asyncio_marks(request) == 1
+
+@pytest.mark.llm_cassette(record_mode="none")
+async def test_with_a_harness_marker(request):
+    assert asyncio_marks(request) == 1
+
+async def test_without_the_harness(request):
+    assert asyncio_marks(request) == 1  # left to pytest-asyncio's own mode
 
 @pytest.mark.asyncio
 async def test_already_marked(request):
@@ -34,12 +42,19 @@ def test_helper_left_alone():
 
 
 @pytest.mark.parametrize("mode", ["unset", "auto"])
-def test_coroutine_tests_run_without_asyncio_configuration(pytester: pytest.Pytester, mode: str) -> None:
+def test_coroutine_tests_of_the_harness_run_without_asyncio_configuration(pytester: pytest.Pytester, mode: str) -> None:
     setting = "" if mode == "unset" else f"asyncio_mode = {mode}\n"
     pytester.makeini(f"[pytest]\n{setting}asyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_inprocess("-q")
-    result.assert_outcomes(passed=4)
+    if mode == "auto":
+        result.assert_outcomes(passed=6)
+        return
+    # Unconfigured, an async test that does not use the harness fails as it does without the plugin.
+    result.assert_outcomes(passed=5, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_user.py::test_without_the_harness - Failed: async def functions a*"])
+    without = pytester.runpytest_inprocess("-q", "-p", "no:pocketmesh", "-k", "without_the_harness")
+    without.assert_outcomes(failed=1)
 
 
 STRICT_USER_TESTS = """
@@ -107,7 +122,7 @@ def test_the_loop_scope_warning_is_quiet_only_where_the_plugin_runs_the_async_te
     # configured pytest-asyncio, the plugin marks the async tests and the warning only nags.
     # Subprocesses: in-process runs would hand the warning to this test's own warning capture.
     pytester.makeini("[pytest]\n")
-    pytester.makepyfile(test_user="async def test_coroutine():\n    pass\n")
+    pytester.makepyfile(test_user="import pytest\n\n@pytest.mark.allow_network\nasync def test_coroutine():\n    pass\n")
     quiet = pytester.runpytest_subprocess(*LEAN)
     quiet.assert_outcomes(passed=1)
     assert "asyncio_default_fixture_loop_scope" not in quiet.stdout.str() + quiet.stderr.str()

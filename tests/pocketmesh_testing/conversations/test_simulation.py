@@ -244,12 +244,13 @@ async def test_from_the_environment(a2a_agent, fake_llm, monkeypatch):
 
 async def test_without_a_key_or_a_cassette(a2a_agent, monkeypatch):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://model.invalid/v1")  # never a public address in tests
     with pytest.raises(SimulationError) as caught:
         await simulate(a2a_agent(flows).conversation(), persona="Dana", goal="leave")
     message = str(caught.value)
-    assert message.startswith("the simulated user's model call failed (sim-model-x at https://api.openai.com/v1/): "
-                              "NetworkBlockedError: network access to api.openai.com:443 is blocked in tests")
+    assert message.startswith("the simulated user's model call failed (sim-model-x at https://model.invalid/v1/): "
+                              "BlockedLookupError: "), message
+    assert "network access to model.invalid:443 is blocked in tests" in message, message
     assert message.endswith("OPENAI_API_KEY is not set: set it (and OPENAI_BASE_URL for an endpoint other than "
                             "OpenAI's) to record this simulation, pass llm=, or replay a cassette that holds this call.")
 ''')

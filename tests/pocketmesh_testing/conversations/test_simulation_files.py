@@ -125,7 +125,7 @@ def test_a_simulation_records_against_a_model_then_replays_offline_and_exactly(
         "    user: Dan",
         "simulation could not finish: the simulated user's model call was not in the cassette: cassette * "
         "(record mode 'none', 3 interaction(s)) has no recorded response for POST "
-        "https://simulation.pocketmesh.invalid/v1/chat/completions *Closest recorded request (#1)*body $.messages[[]1[]].content*",
+        "https://simulation.pocketmesh.invalid/v1/chat/completions*Closest recorded request (#1)*body $.messages[[]1[]].content*",
     ])
     assert "Traceback" not in missed.stdout.str()
 

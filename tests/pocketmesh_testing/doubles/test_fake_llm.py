@@ -171,8 +171,8 @@ def test_respx_routing() -> None:
 
     fake = FakeLLM().reply("via respx")
     with respx.mock(assert_all_called=False) as router:
-        fake.route_respx(router)
-        body = httpx.post("https://api.openai.com/v1/chat/completions",
+        fake.route_respx(router, "https://model.invalid/v1")
+        body = httpx.post("https://model.invalid/v1/chat/completions",
                           json={"model": "m", "messages": []}).json()
     assert body["choices"][0]["message"]["content"] == "via respx"
 

@@ -20,6 +20,7 @@ def test_socket_is_blocked():
     with pytest.raises(NetworkBlockedError, match="192.0.2.1"):
         socket.socket().connect(("192.0.2.1", 80))  # TEST-NET-1: never routed
 
+@pytest.mark.asyncio
 async def test_asyncio_is_blocked():
     with pytest.raises(NetworkBlockedError, match="api.example.invalid"):
         await asyncio.open_connection("api.example.invalid", 443)

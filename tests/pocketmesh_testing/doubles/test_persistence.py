@@ -36,6 +36,7 @@ class BrokenPersistence(SeedPersistence):
 def test_fixtures_and_builtin_conformance(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_user="""
+        import pytest
         from pocketmesh import InMemoryPersistence, SQLitePersistence
         from pocketmesh_testing import check_persistence_conformance
 
@@ -48,9 +49,11 @@ def test_fixtures_and_builtin_conformance(pytester: pytest.Pytester) -> None:
             assert isinstance(memory_persistence, InMemoryPersistence)
             assert isinstance(sqlite_persistence, SQLitePersistence)
 
+        @pytest.mark.asyncio
         async def test_memory_conforms():
             await check_persistence_conformance(InMemoryPersistence)
 
+        @pytest.mark.asyncio
         async def test_sqlite_conforms(tmp_path):
             counter = iter(range(1000))
             await check_persistence_conformance(
@@ -90,11 +93,14 @@ class TestBroken(PersistenceConformance):
 def test_conformance_function_lists_every_failure(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_user=SEED_BACKEND + """
+import pytest
 from pocketmesh_testing import check_persistence_conformance
 
+@pytest.mark.asyncio
 async def test_seed():
     await check_persistence_conformance(SeedPersistence)
 
+@pytest.mark.asyncio
 async def test_broken():
     await check_persistence_conformance(BrokenPersistence)
 """
