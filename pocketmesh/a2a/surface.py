@@ -97,9 +97,16 @@ class Surface:
         if not isinstance(given, AgentCard):
             public = AgentCard()
             public.CopyFrom(card)
-            given = given(public)
+            name = getattr(given, "__qualname__", repr(given))
+            try:
+                given = given(public)
+            except TypeError as error:
+                raise TypeError(
+                    f"extended_agent_card {name} could not be called with the public card ({error}); it must take "
+                    f"the public AgentCard and return the extended one."
+                ) from error
             if not isinstance(given, AgentCard):
-                raise TypeError(f"the extended_agent_card function must return an AgentCard, got {type(given).__name__}.")
+                raise TypeError(f"extended_agent_card {name} must return an AgentCard, got {type(given).__name__}.")
         extended = AgentCard()
         extended.CopyFrom(given)
         extended.capabilities.extended_agent_card = True
@@ -109,6 +116,7 @@ class Surface:
             interfaces_for(extended, rest_path=self.rest_path, grpc_port=self.grpc_port)
         if authenticator is not None:
             authenticator.declare(extended)
+        _also_as_0_3(extended)
         return extended
 
     def handler_options(self, persistence: Persistence, card: AgentCard, extended: AgentCard | None) -> dict[str, Any]:
@@ -141,6 +149,17 @@ class Surface:
             await self.grpc.stop()
         if self.push_sender is not None:
             await self.push_sender.aclose()
+
+
+def _also_as_0_3(card: AgentCard) -> None:
+    """List the JSON-RPC endpoint under protocol 0.3 too (last): it answers the 0.3 names, and a
+    0.3 ``agent/getAuthenticatedExtendedCard`` can only render a card that has a 0.3 interface."""
+    jsonrpc = next((i for i in card.supported_interfaces if i.protocol_binding == "JSONRPC"), None)
+    if jsonrpc is None or any(i.protocol_version.startswith("0.") for i in card.supported_interfaces):
+        return
+    legacy = card.supported_interfaces.add()
+    legacy.CopyFrom(jsonrpc)
+    legacy.protocol_version = "0.3"
 
 
 def json_only(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
