@@ -121,16 +121,17 @@ class RestGuard:
         async for chunk in request.stream():
             size += len(chunk)
             if size > self.max_body_size:
-                return self._too_large(size, at_least=True)
+                return self._too_large(None)
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _too_large(self, size: int, *, at_least: bool = False) -> JSONResponse:
+    def _too_large(self, size: int | None) -> JSONResponse:
+        told = f"{size} bytes" if size is not None else f"more than {self.max_body_size} bytes"
         return _problem(
             413,
             "INVALID_ARGUMENT",
-            f"request body too large: {'more than ' if at_least else ''}{size} bytes, and this endpoint accepts at "
-            f"most {self.max_body_size}; send less (large files by URL), or raise max_body_size in create_a2a_app.",
+            f"request body too large: {told}, and this endpoint accepts at most {self.max_body_size}; send less "
+            f"(large files by URL), or raise max_body_size in create_a2a_app.",
         )
 
 

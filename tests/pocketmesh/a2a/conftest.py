@@ -100,11 +100,12 @@ def free_port() -> int:
 
 @dataclass
 class Served:
-    """A running server: its base URL, JSON-RPC URL and persistence."""
+    """A running server: its base URL, JSON-RPC URL and persistence (and gRPC port, if served)."""
 
     base_url: str
     rpc_url: str
     persistence: Any
+    grpc_port: int | None = None
 
 
 @asynccontextmanager
@@ -129,7 +130,7 @@ async def serving(
             task.result()
         await asyncio.sleep(0.005)
     try:
-        yield Served(base, f"{base}/a2a", persistence)
+        yield Served(base, f"{base}/a2a", persistence, app_options.get("grpc_port"))
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)

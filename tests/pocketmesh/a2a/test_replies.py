@@ -43,6 +43,9 @@ class Router(A2ABaseNode):
             return self.reject(shared, "I will not do that")
         if text == "secret":
             return self.require_auth(shared, "sign in first")
+        if text == "more":
+            self.set_final_response_parts(shared, [self.create_text_part("tell me more")])
+            return "input-required"
         if text in ("work", "wait"):
             return "work"
         self.set_final_response_parts(shared, [self.create_text_part(f"welcome, {text}")])
@@ -143,8 +146,10 @@ async def test_a_flow_rejects_a_task(server: Served, transport: str) -> None:
 async def test_a_flow_asks_for_credentials_and_resumes(server: Served, transport: str) -> None:
     async with await create_a2a_client(server.base_url, transport=transport) as client:
         asked = await client.send_message("secret")
+        more = await client.send_message("more", task_id=asked.task_id)
         resumed = await client.send_message("token-123", task_id=asked.task_id)
     assert (asked.state, asked.text) == ("auth-required", "sign in first")
+    assert (more.state, more.text) == ("input-required", "tell me more")  # each turn chooses afresh
     assert (resumed.state, resumed.text, resumed.task_id) == ("completed", "welcome, token-123", asked.task_id)
 
 
