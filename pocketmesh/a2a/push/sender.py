@@ -1,8 +1,9 @@
 """``PushSender``: every task event, POSTed to each of the task's push configs, retried with backoff.
 
 The SDK calls :meth:`PushSender.send_notification` inline, between a task's events; the sender
-only queues the event there, so a slow or dead receiver never holds the task up. Each config has
-its own queue and worker, which delivers that config's events one by one, in order.
+only queues the event there, so neither looking up the task's configs nor a slow or dead
+receiver holds the task up. A dispatcher per task reads the configs for each event, in order,
+and each config has its own queue and worker, which delivers its events one by one, in order.
 
 One delivery: the URL is checked against the :class:`~pocketmesh.a2a.push.PushPolicy` on a fresh
 resolution, then the request goes to the checked addresses themselves (the ``Host`` header and,
@@ -92,37 +93,58 @@ class PushSender(PushNotificationSender):
         self._sleep = sleep
         self._http = http
         self._timeout = timeout
+        self._events: dict[str, list[PushNotificationEvent]] = {}
+        self._dispatchers: dict[str, asyncio.Task[None]] = {}
         self._queues: dict[tuple[str, str, str], list[tuple[TaskPushNotificationConfig, dict[str, Any]]]] = {}
         self._workers: dict[tuple[str, str, str], asyncio.Task[None]] = {}
 
     async def send_notification(self, task_id: str, event: PushNotificationEvent) -> None:
-        """Queue ``event`` for each config of the task; returns before any delivery."""
-        configs = await self.store.get_info_for_dispatch(task_id)
-        if not configs:
-            return
-        payload = MessageToDict(to_stream_response(event))
-        for config in configs:
-            key = (task_id, config.id, config.url)
-            self._queues.setdefault(key, []).append((config, payload))
-            if key not in self._workers:
-                self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
+        """Queue ``event`` for the task's configs; returns before looking them up or delivering."""
+        copy = type(event)()
+        copy.CopyFrom(event)  # the SDK may go on changing the task it passed
+        self._events.setdefault(task_id, []).append(copy)
+        if task_id not in self._dispatchers:
+            self._dispatchers[task_id] = asyncio.get_running_loop().create_task(self._dispatch(task_id))
 
     async def drain(self) -> None:
         """Wait until every queued event has been delivered or given up on."""
-        while self._workers:
-            await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+        while self._dispatchers or self._workers:
+            await asyncio.gather(*self._dispatchers.values(), *self._workers.values(), return_exceptions=True)
+
+    async def _dispatch(self, task_id: str) -> None:
+        try:
+            events = self._events[task_id]
+            while events:
+                event = events.pop(0)
+                try:
+                    configs = await self.store.get_info_for_dispatch(task_id)
+                except Exception:
+                    logger.exception("could not read the push configs of task %s; its event is not delivered", task_id)
+                    continue
+                if not configs:
+                    continue
+                payload = MessageToDict(to_stream_response(event))
+                for config in configs:
+                    key = (task_id, config.id, config.url)
+                    self._queues.setdefault(key, []).append((config, payload))
+                    if key not in self._workers:
+                        self._workers[key] = asyncio.get_running_loop().create_task(self._work(key))
+        finally:
+            self._events.pop(task_id, None)
+            self._dispatchers.pop(task_id, None)
 
     async def aclose(self, grace: float = 5.0) -> None:
         """Give queued deliveries ``grace`` seconds to finish, cancel the rest, close the client."""
-        if self._workers:
+        if self._dispatchers or self._workers:
             try:
                 await asyncio.wait_for(self.drain(), grace)
             except asyncio.TimeoutError:
-                left = sum(len(q) for q in self._queues.values())
+                left = sum(len(q) for q in self._queues.values()) + sum(len(e) for e in self._events.values())
                 logger.warning("stopping with %d push notification(s) undelivered", left)
-                for worker in list(self._workers.values()):
-                    worker.cancel()
-                await asyncio.gather(*list(self._workers.values()), return_exceptions=True)
+                running = [*self._dispatchers.values(), *self._workers.values()]
+                for task in running:
+                    task.cancel()
+                await asyncio.gather(*running, return_exceptions=True)
         if self._http is not None:
             await self._http.aclose()
             self._http = None

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.context import ServerCallContext
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("pocketmesh.a2a")
 
+_CACHED_TASKS = 10_000
+
 PUSH_RUN_PREFIX = "a2a-push:"
 """Run-id namespace of stored push configs (one record per task), apart from runs and tasks."""
 
@@ -35,14 +39,27 @@ class PushConfigStore(PushNotificationConfigStore):
     them all. A URL the :class:`PushPolicy` refuses is never stored: the request fails with
     invalid params, naming the reason. Credentials in a config are stored as given, as the
     receiver needs them back: protect the store as you protect the tasks.
+
+    Delivery asks for a task's configs on every event; the answer is kept ``cache_seconds``
+    (default 1 s) and dropped whenever this store writes the task's configs, so a config set
+    through another server sharing the backend reaches this one's deliveries within that time.
     """
 
-    def __init__(self, persistence: Persistence, policy: PushPolicy, owner_resolver: OwnerResolver = resolve_user_scope) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        policy: PushPolicy,
+        owner_resolver: OwnerResolver = resolve_user_scope,
+        *,
+        cache_seconds: float = 1.0,
+    ) -> None:
         self.persistence = persistence
         self.policy = policy
         self._owner_of = owner_resolver
         # A save is read-modify-write of the task's whole record; one at a time per task.
         self._locks = KeyedLocks()
+        self.cache_seconds = cache_seconds
+        self._cache: OrderedDict[str, tuple[float, list[TaskPushNotificationConfig]]] = OrderedDict()
 
     @staticmethod
     def run_id_for(task_id: str) -> str:
@@ -77,7 +94,17 @@ class PushConfigStore(PushNotificationConfigStore):
 
     async def get_info_for_dispatch(self, task_id: str) -> list[TaskPushNotificationConfig]:
         """Every config of the task, whoever stored it (delivery calls them all)."""
-        return [config for _, config in await self._entries(task_id)]
+        now = time.monotonic()
+        cached = self._cache.get(task_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        configs = [config for _, config in await self._entries(task_id)]
+        if self.cache_seconds > 0:
+            self._cache[task_id] = (now, configs)
+            self._cache.move_to_end(task_id)
+            while len(self._cache) > _CACHED_TASKS:
+                self._cache.popitem(last=False)
+        return configs
 
     async def delete_info(self, task_id: str, context: ServerCallContext, config_id: str | None = None) -> None:
         """Delete the caller's config ``config_id`` (all of the caller's configs when ``None``);
@@ -91,6 +118,7 @@ class PushConfigStore(PushNotificationConfigStore):
             if kept:
                 await self._save(task_id, kept)
             else:
+                self._cache.pop(task_id, None)
                 await self.persistence.delete_run(self.run_id_for(task_id))
 
     async def _entries(self, task_id: str) -> list[tuple[str, TaskPushNotificationConfig]]:
@@ -115,6 +143,7 @@ class PushConfigStore(PushNotificationConfigStore):
         return entries
 
     async def _save(self, task_id: str, entries: list[tuple[str, TaskPushNotificationConfig]]) -> None:
+        self._cache.pop(task_id, None)
         record: dict[str, Any] = {
             "configs": [{"owner": owner, "config": MessageToDict(config)} for owner, config in entries]
         }

@@ -33,7 +33,7 @@ def config(config_id: str, url: str = "http://127.0.0.1:9/hook", **fields: Any) 
 
 
 async def test_configs_are_kept_per_task_and_owner(backend: Any) -> None:
-    store = PushConfigStore(backend, POLICY)
+    store = PushConfigStore(backend, POLICY, cache_seconds=0)
     alice, bob = context("alice"), context("bob")
     await store.set_info("t-1", config("p1", token="a1"), alice)
     await store.set_info("t-1", config("p2"), alice)
@@ -48,7 +48,7 @@ async def test_configs_are_kept_per_task_and_owner(backend: Any) -> None:
     assert {c.task_id for c in await store.get_info_for_dispatch("t-1")} == {"t-1"}
 
     # A store made afresh on the same backend (a restarted server) reads the same configs.
-    reopened = PushConfigStore(backend, POLICY)
+    reopened = PushConfigStore(backend, POLICY, cache_seconds=0)
     assert [c.id for c in await reopened.get_info("t-1", alice)] == ["p2", "p1"]
 
     await reopened.delete_info("t-1", bob, "p1")
@@ -79,3 +79,16 @@ async def test_a_damaged_record_says_which_run_to_delete() -> None:
     await persistence.save_run("a2a-push:t-1", {"configs": [{"owner": "alice"}]}, {})
     with pytest.raises(PersistenceError, match="'a2a-push:t-1' is damaged .* delete that run"):
         await PushConfigStore(persistence, POLICY).get_info_for_dispatch("t-1")
+
+
+async def test_delivery_reads_are_cached_and_refreshed_by_this_store_s_writes() -> None:
+    persistence = InMemoryPersistence()
+    here, elsewhere = PushConfigStore(persistence, POLICY), PushConfigStore(persistence, POLICY)
+    await here.set_info("t-1", config("p1"), context("alice"))
+    assert [c.id for c in await here.get_info_for_dispatch("t-1")] == ["p1"]
+    await elsewhere.set_info("t-1", config("p2"), context("alice"))  # another server on the same store
+    assert [c.id for c in await here.get_info_for_dispatch("t-1")] == ["p1"]  # seen within cache_seconds
+    await here.delete_info("t-1", context("bob"))  # nothing of bob's: nothing written, cache kept
+    assert [c.id for c in await here.get_info_for_dispatch("t-1")] == ["p1"]
+    await here.set_info("t-1", config("p3"), context("alice"))
+    assert [c.id for c in await here.get_info_for_dispatch("t-1")] == ["p1", "p2", "p3"]

@@ -91,3 +91,25 @@ async def test_grpc_refusals_use_the_specification_s_status_codes(guarded: Serve
     assert (future.value.code(), error_info(future.value)) == (grpc.StatusCode.UNIMPLEMENTED, "VERSION_NOT_SUPPORTED")
     assert too_big.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert answer.task.status.state == 3  # TASK_STATE_COMPLETED
+
+
+async def test_mounted_on_an_existing_app_http_json_sits_beside_json_rpc() -> None:
+    from starlette.applications import Starlette
+
+    from pocketmesh import InMemoryPersistence
+    from pocketmesh.a2a import a2a_server_handler, create_a2a_client, generate_agent_card
+    from pocketmesh_testing.doubles.asgi import Lifespan, StreamingASGITransport
+
+    card = generate_agent_card(name="mounted", url="http://agent.test/agents/one")
+    app = a2a_server_handler(make_flows(), agent_card=card, persistence=InMemoryPersistence())(Starlette(), "/agents/one")
+    lifespan = Lifespan(app)
+    await lifespan.start()
+    try:
+        async with httpx.AsyncClient(transport=StreamingASGITransport(app)) as http:
+            async with await create_a2a_client("http://agent.test", httpx_client=http, transport="rest") as client:
+                reply = await client.send_message("hi")
+                interfaces = [(i.protocol_binding, i.url) for i in client.card.supported_interfaces]
+    finally:
+        await lifespan.stop()
+    assert interfaces == [("JSONRPC", "http://agent.test/agents/one"), ("HTTP+JSON", "http://agent.test/agents/one/rest")]
+    assert (reply.state, reply.text) == ("completed", "echo: hi")
