@@ -10,7 +10,9 @@ answering: the task's history names the messages it has, and the run record name
 message a turn was run for, so a message whose turn finished (but whose answer was never
 saved to the task) is answered from the record, and one whose turn was cut short continues
 where the run's last checkpoint left it. Turns of one task are serialized by
-:class:`~pocketmesh.a2a.locks.TurnLocks`, across replicas too.
+:class:`~pocketmesh.a2a.locks.TurnLocks`, across replicas too. How a turn answers — through its
+task, or with a bare message, ``rejected`` or ``auth-required`` as a node chose — is
+:class:`~pocketmesh.a2a.replies.TurnReply`'s business.
 """
 
 from __future__ import annotations

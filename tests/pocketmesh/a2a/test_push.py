@@ -14,7 +14,7 @@ import pytest
 import pytest_asyncio
 import uvicorn
 from a2a.types import Task, TaskPushNotificationConfig, TaskState, TaskStatus
-from a2a.utils.errors import InvalidParamsError
+from a2a.utils.errors import InvalidParamsError, PushNotificationNotSupportedError
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -146,6 +146,15 @@ async def test_a_private_target_is_refused_with_a_clear_error(url: str, transpor
             with pytest.raises(InvalidParamsError, match="refused"):
                 await client.send_message("b", skill="collect", push_config={"url": url})
         assert sorted(await server.persistence.list_runs()) == runs_before  # no task, no run, no config
+
+
+async def test_a_card_without_push_notifications_refuses_configs(transport: str) -> None:
+    options = {"capabilities": {"pushNotifications": False}}
+    async with serving(make_flows(), grpc_port=free_port(), card_options=options) as server:
+        async with await create_a2a_client(server.base_url, transport=transport) as client:
+            task = await client.send_message("a", skill="collect")
+            with pytest.raises(PushNotificationNotSupportedError):
+                await client.set_push_config(task.task_id, "http://127.0.0.1:9/hook")
 
 
 async def test_loopback_is_refused_unless_allowed(receiver: Receiver) -> None:
