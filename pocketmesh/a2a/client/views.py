@@ -8,8 +8,8 @@ from typing import Any
 from a2a.types import StreamResponse, Task, TaskPushNotificationConfig
 from google.protobuf.json_format import MessageToDict
 
-from .convert import artifact_to_dict, message_to_dict, state_name, text_of
-from .parts import Part
+from ..convert import artifact_to_dict, message_to_dict, state_name, text_of
+from ..parts import Part
 
 
 @dataclass

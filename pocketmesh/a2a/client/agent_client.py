@@ -29,12 +29,10 @@ from a2a.types import (
 )
 from google.protobuf.json_format import ParseDict, ParseError
 
+from ..convert import message_to_dict, part_from_dict
+from ..parts import Part, coerce_parts
 from .bindings import choose, client_config
-from .convert import message_to_dict, part_from_dict
-from .parts import Part, coerce_parts
 from .views import StreamEvent, TaskPage, TaskView, push_config_to_dict
-
-__all__ = ["A2AClient", "StreamEvent", "TaskPage", "TaskView", "create_a2a_client"]
 
 
 class A2AClient:
@@ -206,7 +204,7 @@ async def create_a2a_client(
     The agent card is fetched from ``/.well-known/agent-card.json``; requests go to the
     interface the card lists first among those this client speaks, or to the one ``transport``
     asks for (``"JSONRPC"``, ``"HTTP+JSON"`` / ``"rest"``, ``"GRPC"``; see
-    :mod:`pocketmesh.a2a.bindings`). ``headers`` go with every request (as gRPC metadata over
+    :mod:`pocketmesh.a2a.client.bindings`). ``headers`` go with every request (as gRPC metadata over
     gRPC; e.g. ``{"X-API-Key": key}``); ``auth_token`` adds ``Authorization: Bearer <auth_token>``.
     """
     sent = _headers(headers, auth_token)
