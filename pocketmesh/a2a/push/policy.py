@@ -140,6 +140,7 @@ class PushPolicy:
         allowed_hosts: Iterable[str] = (),
         allow_private: bool = False,
         resolver: Resolver | None = None,
+        resolve_timeout: float = 5.0,
     ) -> None:
         if isinstance(allowed_hosts, str):
             raise TypeError(
@@ -164,6 +165,7 @@ class PushPolicy:
         self.allowed_names = frozenset(names)
         self.allowed_networks = tuple(networks)
         self._resolve = resolver or resolve_with_loop
+        self.resolve_timeout = resolve_timeout
 
     def __repr__(self) -> str:
         allowed = sorted(self.allowed_names) + [str(n) for n in self.allowed_networks]
@@ -222,12 +224,13 @@ class PushPolicy:
 
     async def _lookup(self, url: str, host: str, port: int, must_resolve: bool) -> list[str]:
         try:
-            addresses = await self._resolve(host, port)
-        except (OSError, UnicodeError) as error:
+            addresses = await asyncio.wait_for(self._resolve(host, port), self.resolve_timeout)
+        except (OSError, UnicodeError, asyncio.TimeoutError) as error:
             if not must_resolve:
                 return []
+            why = str(error) or f"no answer within {self.resolve_timeout}s"
             raise PushTargetRefused(
-                url, f"{host!r} does not resolve ({error}); the receiver cannot be reached.", unresolved=True
+                url, f"{host!r} does not resolve ({why}); the receiver cannot be reached.", unresolved=True
             ) from error
         if not addresses and must_resolve:
             raise PushTargetRefused(url, f"{host!r} resolves to no address; the receiver cannot be reached.", unresolved=True)

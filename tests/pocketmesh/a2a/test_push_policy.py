@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from pocketmesh.a2a import PushPolicy, PushTargetRefused
@@ -108,3 +110,16 @@ def test_bad_allowances_are_errors() -> None:
         PushPolicy(allowed_hosts="127.0.0.1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="host name, an address or a network"):
         PushPolicy(allowed_hosts=[""])
+
+
+async def test_a_resolver_that_does_not_answer_counts_as_no_answer() -> None:
+    hang = asyncio.Event()
+
+    async def resolve(host: str, port: int) -> list[str]:
+        await hang.wait()  # never set: a name server that does not answer
+        return []
+
+    policy = PushPolicy(resolver=resolve, resolve_timeout=0.01)
+    assert (await policy.check("https://hooks.test/a2a", must_resolve=False)).addresses == ()
+    with pytest.raises(PushTargetRefused, match=r"does not resolve \(no answer within 0.01s\)"):
+        await policy.check("https://hooks.test/a2a")
