@@ -50,7 +50,8 @@ def add_serve_command(commands: Any) -> None:
     """Register ``serve``."""
     serve = commands.add_parser(
         "serve",
-        help="serve flows over A2A (JSON-RPC at /a2a, card at /.well-known/agent-card.json)",
+        help="serve flows over A2A (JSON-RPC at /a2a, HTTP+JSON at /a2a/rest, gRPC with --grpc-port; "
+        "card at /.well-known/agent-card.json)",
         description="Serve a dict of flows (one skill per flow) or an ASGI app with uvicorn.",
     )
     serve.add_argument("target", metavar="MODULE:ATTR", help="e.g. pocketmesh.examples.greeting:flows")
@@ -80,6 +81,24 @@ def add_serve_command(commands: Any) -> None:
         help="turns run at once by this server, the rest wait (default: 16 on PostgreSQL, else no limit; 0: no limit)",
     )
     serve.add_argument("--name", help="agent name on the card (default: the module name)")
+    serve.add_argument(
+        "--grpc-port", metavar="PORT", type=_port, default=None,
+        help="also serve gRPC on this port, same host (needs grpcio: pip install 'pocketmesh[grpc]')",
+    )
+    serve.add_argument(
+        "--push-allow-host", metavar="HOST", action="append", default=[],
+        help="let push notifications go to HOST (a name, an address or a network such as 10.1.0.0/16), "
+        "though it is loopback or private (repeatable)",
+    )
+    serve.add_argument(
+        "--allow-private-push-targets", action="store_true",
+        help="let push notifications go to any loopback, private or link-local address",
+    )
+    serve.add_argument(
+        "--extended-card", metavar="MODULE:ATTR",
+        help="the extended agent card for authenticated callers: an AgentCard, its A2A JSON as a dict, "
+        "or a function of the public card returning one",
+    )
     serve.set_defaults(handler=serve_command)
 
 
@@ -91,6 +110,12 @@ _URL_SCHEMES = {"postgresql": "postgres", "postgres": "postgres", "redis": "redi
 def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of bytes >= 1, got {text!r}; e.g. 4194304 for 4 MiB")
+    return int(text)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"expected a TCP port number (1-65535), got {text!r}; e.g. 50051")
     return int(text)
 
 
@@ -178,12 +203,47 @@ def serve_command(args: argparse.Namespace) -> int:
             auth_tokens=tokens,
             max_body_size=args.max_body_size,
             max_concurrent_turns=args.max_concurrent_turns,
+            **serve_options(args),
         )
-    except (ImportError, AttributeError, ValueError) as error:
+    except (ImportError, AttributeError, ValueError, TypeError) as error:
         print(f"pocketmesh serve: {error}", file=sys.stderr)
         return 2
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0
+
+
+def serve_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``create_a2a_app`` options the transport, push and extended card flags ask for."""
+    options: dict[str, Any] = {}
+    if args.grpc_port is not None:
+        options["grpc_port"] = args.grpc_port
+        options["grpc_host"] = args.host
+    if args.push_allow_host:
+        options["push_allowed_hosts"] = list(args.push_allow_host)
+    if args.allow_private_push_targets:
+        options["allow_private_push_targets"] = True
+    if args.extended_card:
+        options["extended_agent_card"] = load_card(args.extended_card)
+    return options
+
+
+def load_card(spec: str) -> Any:
+    """``MODULE:ATTR`` naming an AgentCard, its A2A JSON as a dict, or a function of the public card."""
+    from a2a.types import AgentCard
+    from google.protobuf.json_format import ParseDict, ParseError
+
+    value = load_target(spec)
+    if isinstance(value, AgentCard) or callable(value):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return ParseDict(dict(value), AgentCard(), ignore_unknown_fields=True)
+        except ParseError as error:
+            raise ValueError(f"--extended-card {spec}: not an A2A agent card ({error}).") from None
+    raise ValueError(
+        f"--extended-card {spec} is a {type(value).__name__}; point it at an AgentCard, a dict of the card's "
+        f"A2A JSON, or a function taking the public card and returning the extended one."
+    )
 
 
 def load_target(spec: str) -> Any:
@@ -214,8 +274,11 @@ def build_app(
     auth_tokens: Mapping[str, str] | None = None,
     max_body_size: int | None = None,
     max_concurrent_turns: int | None = None,
+    **options: Any,
 ) -> Any:
     """An ASGI app for ``target``: served as is if it is one, else a dict of flows made into one.
+
+    ``options``: the transport, push and extended card options of ``create_a2a_app``.
 
     The store, auth and limits apply to a dict of flows; an app given as is keeps its own, so
     asking for them there is an error rather than silently ignored.
@@ -238,6 +301,7 @@ def build_app(
             auth=BearerAuth(tokens=auth_tokens) if auth_tokens else None,
             max_body_size=max_body_size or DEFAULT_MAX_BODY_SIZE,
             max_concurrent_turns=max_concurrent_turns,
+            **options,
         )
     if callable(target):
         given = [
@@ -247,6 +311,10 @@ def build_app(
                 ("--max-body-size", max_body_size),
                 ("--max-concurrent-turns", max_concurrent_turns),
                 ("--persistence", persistence),
+                ("--grpc-port", options.get("grpc_port")),
+                ("--push-allow-host", options.get("push_allowed_hosts")),
+                ("--allow-private-push-targets", options.get("allow_private_push_targets")),
+                ("--extended-card", options.get("extended_agent_card")),
             )
             if value
         ]

@@ -1,15 +1,17 @@
 """PocketMesh flows as A2A agents, on the official a2a-sdk.
 
-Serve with :func:`create_a2a_app` (or mount with :func:`a2a_server_handler`), describe the agent
-with :func:`generate_agent_card`, require credentials with :class:`BearerAuth` or
-:class:`ApiKeyAuth` (tasks are then scoped to their owner), talk to agents with :func:`create_a2a_client`, and write
-nodes that read the incoming message and set the reply with :class:`A2ABaseNode`.
+Serve with :func:`create_a2a_app` (or mount with :func:`a2a_server_handler`) over JSON-RPC,
+HTTP+JSON and gRPC, describe the agent with :func:`generate_agent_card`, require credentials
+with :class:`BearerAuth` or :class:`ApiKeyAuth` (tasks are then scoped to their owner), decide
+where push notifications may go with :class:`PushPolicy`, talk to agents with
+:func:`create_a2a_client`, and write nodes that read the incoming message and set the reply
+with :class:`A2ABaseNode`.
 """
 
 from .app import a2a_server_handler, create_a2a_app
 from .auth import ApiKeyAuth, Authenticator, BearerAuth
 from .card import generate_agent_card
-from .client import A2AClient, StreamEvent, TaskView, create_a2a_client
+from .client import A2AClient, StreamEvent, TaskPage, TaskView, create_a2a_client
 from .executor import PocketMeshAgentExecutor
 from .node import A2ABaseNode
 from .parts import (
@@ -20,6 +22,7 @@ from .parts import (
     is_file_part,
     is_text_part,
 )
+from .push import PushPolicy, PushTargetRefused, RetryPolicy
 from .task_store import PocketMeshTaskStore
 
 __all__ = [
@@ -30,7 +33,11 @@ __all__ = [
     "BearerAuth",
     "PocketMeshAgentExecutor",
     "PocketMeshTaskStore",
+    "PushPolicy",
+    "PushTargetRefused",
+    "RetryPolicy",
     "StreamEvent",
+    "TaskPage",
     "TaskView",
     "a2a_server_handler",
     "create_a2a_app",

@@ -1,9 +1,11 @@
-"""``create_a2a_app`` and ``a2a_server_handler``: PocketMesh flows served over A2A JSON-RPC."""
+"""``create_a2a_app`` and ``a2a_server_handler``: PocketMesh flows served over A2A (JSON-RPC,
+HTTP+JSON and gRPC)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.routes import create_agent_card_routes
@@ -18,6 +20,8 @@ from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
 from .locks import DEFAULT_POSTGRES_TURNS, BoundedPersistence, TurnLocks, default_turn_limit
+from .push import RetryPolicy
+from .surface import DERIVED, ExtendedCard, Surface, json_only
 from .task_store import PocketMeshTaskStore
 
 if TYPE_CHECKING:
@@ -40,8 +44,16 @@ def create_a2a_app(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    rest_path: str | None = DERIVED,
+    grpc_port: int | None = None,
+    grpc_host: str = "127.0.0.1",
+    push_allowed_hosts: Iterable[str] = (),
+    allow_private_push_targets: bool = False,
+    push_retry: RetryPolicy | None = None,
+    extended_agent_card: ExtendedCard | None = None,
 ) -> Starlette:
-    """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``.
+    """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``,
+    HTTP+JSON under ``/a2a/rest`` and, with ``grpc_port``, gRPC on ``grpc_host:grpc_port``.
 
     Both wire versions answer on the one endpoint: A2A 1.0 methods (header ``A2A-Version: 1.0``)
     and the 0.3 names (``message/send``, ...). Without a card, one is generated with a skill
@@ -58,8 +70,23 @@ def create_a2a_app(
     on one machine sharing a SQLite file, ``fcntl`` locks on ``<file>.locks``. At most
     ``max_concurrent_turns`` turns run at once in this server (default: 16 on PostgreSQL, whose
     connections are scarce, else no limit; ``0``: no limit).
+
+    Transports: ``rest_path`` (default ``<rpc_path>/rest``; ``None``: no HTTP+JSON); gRPC is
+    not ASGI, so ``grpc_port`` makes the app's lifespan start a ``grpc.aio`` server on
+    ``grpc_host:grpc_port`` and stop it at shutdown (``pip install 'pocketmesh[grpc]'``). Each
+    served transport is added to the card's ``supportedInterfaces`` (a binding the card already
+    declares is kept), and all share the request handler: auth, owners, per-task turns and
+    redelivery are the same on each.
+
+    Push notifications (when the card declares ``pushNotifications``, as generated cards do):
+    callbacks go only to public addresses, unless ``push_allowed_hosts`` (host names,
+    addresses, networks) or ``allow_private_push_targets`` say otherwise; ``push_retry`` sets
+    their retries (see :mod:`pocketmesh.a2a.push`). ``extended_agent_card`` (a card, or a
+    function of the public card returning one) is served by ``GetExtendedAgentCard`` to callers
+    that passed ``auth`` (to everyone without ``auth``) and sets ``capabilities.extendedAgentCard``.
+    The app's ``state.a2a`` holds the handler, the served card and the gRPC server.
     """
-    routes, close = build_routes(
+    parts = _build(
         flows,
         agent_card,
         persistence,
@@ -67,16 +94,29 @@ def create_a2a_app(
         auth=auth,
         max_body_size=max_body_size,
         max_concurrent_turns=max_concurrent_turns,
+        surface=Surface.from_options(
+            rpc_path,
+            rest_path=rest_path,
+            grpc_port=grpc_port,
+            grpc_host=grpc_host,
+            push_allowed_hosts=push_allowed_hosts,
+            allow_private_push_targets=allow_private_push_targets,
+            push_retry=push_retry,
+            extended_agent_card=extended_agent_card,
+        ),
     )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await parts.surface.start()
         try:
             yield
         finally:
-            await close()
+            await parts.close()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=parts.routes, lifespan=lifespan)
+    app.state.a2a = parts
+    return app
 
 
 def a2a_server_handler(
@@ -87,14 +127,16 @@ def a2a_server_handler(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    **options: Any,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth``, ``max_body_size`` and ``max_concurrent_turns`` as in :func:`create_a2a_app`.
+    ``auth``, ``max_body_size``, ``max_concurrent_turns`` and the transport, push and extended
+    card ``options`` as in :func:`create_a2a_app` (HTTP+JSON under ``<path>/rest``).
     """
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
-        routes, close = build_routes(
+        parts = _build(
             flows,
             agent_card,
             persistence,
@@ -102,22 +144,46 @@ def a2a_server_handler(
             auth=auth,
             max_body_size=max_body_size,
             max_concurrent_turns=max_concurrent_turns,
+            surface=Surface.from_options(path, **options),
         )
-        app.router.routes.extend(routes)
+        app.router.routes.extend(parts.routes)
         inner = app.router.lifespan_context
 
         @asynccontextmanager
         async def lifespan(a: Any) -> AsyncIterator[Any]:
+            await parts.surface.start()
             async with inner(a) as state:
                 try:
                     yield state
                 finally:
-                    await close()
+                    await parts.close()
 
         app.router.lifespan_context = lifespan
         return app
 
     return mount
+
+
+@dataclass
+class A2AParts:
+    """What :func:`create_a2a_app` serves: routes, the request handler, the card, the other parts."""
+
+    routes: list[BaseRoute]
+    handler: PocketMeshRequestHandler
+    card: AgentCard
+    surface: Surface
+
+    @property
+    def grpc(self) -> Any:
+        """The :class:`~pocketmesh.a2a.transports.GrpcServer`, or ``None`` without ``grpc_port``."""
+        return self.surface.grpc
+
+    async def close(self) -> None:
+        """Stop the other transports, then the handler's running tasks."""
+        try:
+            await self.surface.close()
+        finally:
+            await self.handler.aclose()
 
 
 def build_routes(
@@ -130,7 +196,25 @@ def build_routes(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
-    """The card and JSON-RPC routes, and a coroutine function to call at shutdown."""
+    """The card, JSON-RPC and HTTP+JSON routes, and a coroutine function to call at shutdown."""
+    parts = _build(
+        flows, agent_card, persistence, rpc_path, auth=auth, max_body_size=max_body_size,
+        max_concurrent_turns=max_concurrent_turns, surface=Surface.from_options(rpc_path),
+    )
+    return parts.routes, parts.close
+
+
+def _build(
+    flows: Mapping[str, BaseNode],
+    agent_card: AgentCard | None,
+    persistence: Persistence | None,
+    rpc_path: str,
+    *,
+    auth: Auth = None,
+    max_body_size: int = DEFAULT_MAX_BODY_SIZE,
+    max_concurrent_turns: int | None = None,
+    surface: Surface,
+) -> A2AParts:
     if not isinstance(flows, Mapping) or not flows:
         raise ValueError(
             f"flows must be a non-empty dict of skill id -> Flow, got {flows!r:.80}; "
@@ -148,6 +232,7 @@ def build_routes(
     card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows)))
     if authenticator is not None:
         authenticator.declare(card)
+    extended = surface.declare(card, authenticator)
     turns = TurnLocks(persistence, max_concurrent_turns=max_concurrent_turns)
     if default_turn_limit(persistence) is not None:
         # Connections are the scarce resource there: reads outside turns (task lookups,
@@ -159,12 +244,18 @@ def build_routes(
         agent_card=card,
         skills=flows,
         turns=turns,
+        **surface.handler_options(persistence, card, extended),
     )
     endpoint = JsonRpcEndpoint(
         create_dispatcher(handler, OwnerContextBuilder()), max_body_size=max_body_size, auth=authenticator
     )
+    rpc = json_only(endpoint.handle)
     routes: list[BaseRoute] = [
         *create_agent_card_routes(card),
-        Route(rpc_path, endpoint=endpoint.handle, methods=["POST"]),
+        Route(rpc_path, endpoint=rpc, methods=["POST"]),
     ]
-    return routes, handler.aclose
+    if rpc_path != "/":
+        # Clients that post to the card URL plus "/" get the endpoint, not a redirect.
+        routes.append(Route(rpc_path.rstrip("/") + "/", endpoint=rpc, methods=["POST"]))
+    routes.extend(surface.routes(handler, authenticator, max_body_size))
+    return A2AParts(routes, handler, card, surface)

@@ -9,6 +9,7 @@ from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvide
 from google.protobuf.json_format import ParseDict
 
 from ..node import BaseNode
+from . import card_fields
 
 SkillSpec = AgentSkill | Mapping[str, Any] | str
 """A skill as an ``AgentSkill``, a dict (``id``, ``name``, ``description``, ``tags``, ...), or an id."""
@@ -28,10 +29,21 @@ def generate_agent_card(
     default_output_modes: Iterable[str] = _DEFAULT_MODES,
     provider: Mapping[str, str] | None = None,
     documentation_url: str | None = None,
+    icon_url: str | None = None,
+    additional_interfaces: Iterable[Mapping[str, Any]] = (),
+    security_schemes: Mapping[str, Any] | None = None,
+    security: Iterable[Any] = (),
+    signatures: Iterable[Mapping[str, Any]] = (),
+    supports_authenticated_extended_card: bool | None = None,
 ) -> AgentCard:
     """An agent card whose JSON-RPC interface is ``url`` (the endpoint's full URL, used as given).
 
-    Streaming is on unless ``capabilities`` says otherwise.
+    Streaming and push notifications are on unless ``capabilities`` says otherwise.
+    ``additional_interfaces`` (``[{"protocolBinding": "GRPC", "url": "host:50051"}]``) follow
+    the JSON-RPC one in ``supportedInterfaces``; ``security_schemes`` (name -> scheme) and
+    ``security`` (requirements) take the A2A JSON shapes, 1.0 or 0.3; ``signatures`` are the
+    card's JWS signatures; ``supports_authenticated_extended_card`` sets
+    ``capabilities.extendedAgentCard``. See :mod:`pocketmesh.a2a.card_fields`.
     """
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ValueError(
@@ -50,8 +62,13 @@ def generate_agent_card(
     )
     if provider:
         card.provider.CopyFrom(AgentProvider(organization=provider.get("organization", ""), url=provider.get("url", "")))
-    if documentation_url:
-        card.documentation_url = documentation_url
+    card_fields.set_urls(card, icon_url=icon_url, documentation_url=documentation_url)
+    card_fields.add_interfaces(card, additional_interfaces)
+    card_fields.set_security_schemes(card, security_schemes or {})
+    card_fields.add_security(card, security)
+    card_fields.add_signatures(card, signatures)
+    if supports_authenticated_extended_card is not None:
+        card.capabilities.extended_agent_card = bool(supports_authenticated_extended_card)
     return card
 
 
@@ -69,11 +86,11 @@ def skills_for_flows(flows: Mapping[str, BaseNode]) -> list[AgentSkill]:
 
 def _capabilities(value: AgentCapabilities | Mapping[str, Any] | None) -> AgentCapabilities:
     if value is None:
-        return AgentCapabilities(streaming=True)
+        return AgentCapabilities(streaming=True, push_notifications=True)
     if isinstance(value, AgentCapabilities):
         return value
     if isinstance(value, Mapping):
-        caps = AgentCapabilities(streaming=True)
+        caps = AgentCapabilities(streaming=True, push_notifications=True)
         ParseDict(dict(value), caps)
         return caps
     raise TypeError(

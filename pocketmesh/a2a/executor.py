@@ -10,7 +10,9 @@ answering: the task's history names the messages it has, and the run record name
 message a turn was run for, so a message whose turn finished (but whose answer was never
 saved to the task) is answered from the record, and one whose turn was cut short continues
 where the run's last checkpoint left it. Turns of one task are serialized by
-:class:`~pocketmesh.a2a.locks.TurnLocks`, across replicas too.
+:class:`~pocketmesh.a2a.locks.TurnLocks`, across replicas too. How a turn answers — through its
+task, or with a bare message, ``rejected`` or ``auth-required`` as a node chose — is
+:class:`~pocketmesh.a2a.replies.TurnReply`'s business.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from . import keys
 from .convert import message_to_dict, part_from_dict
 from .locks import TurnLocks
 from .parts import first_text
+from .replies import TurnReply, may_reply_with_message
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -133,17 +136,21 @@ class PocketMeshAgentExecutor(AgentExecutor):
         self, context: RequestContext, message: Message, task_id: str, context_id: str, queue: EventQueue
     ) -> None:
         task = context.current_task
-        updater = TaskUpdater(queue, task_id, context_id)
+        turn = TurnReply(queue, task_id, context_id)
+        updater = turn.updater
         skill_id = message_skill(message) or task_skill(task) or self.default_skill
         if task is None:
-            await queue.enqueue_event(
+            await turn.open(
                 Task(
                     id=task_id,
                     context_id=context_id,
                     status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
                     history=[message],
                     metadata={"skillId": skill_id},
-                )
+                ),
+                # A caller who asked for the task at once gets it at once.
+                defer=may_reply_with_message(self.flows.get(skill_id))
+                and not (context.configuration is not None and context.configuration.return_immediately),
             )
             earlier: list[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
@@ -180,7 +187,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
             if record is not None and _applied(record, message):
                 # The turn ran to its end, but the server stopped before the task was saved.
                 logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
-                await self._answer(updater, record.status, record.shared, record.error)
+                await self._answer(updater, record.status, record.shared, record.error, turn)
                 return
             shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
@@ -191,7 +198,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 shared=shared,
                 run_id=task_id,
                 persistence=self.persistence if resuming else _NewRun(self.persistence, task_id),
-                on_status_update=events.on_status_update if streaming else None,
+                on_status_update=turn.hook(events.on_status_update if streaming else None),
                 on_artifact=events.on_artifact,
             )
         except PocketMeshError as error:
@@ -199,13 +206,20 @@ class PocketMeshAgentExecutor(AgentExecutor):
             await updater.failed(self._agent_text(updater, f"{type(error).__name__}: {error}"))
             return
         failure = None if result.error is None else {"type": type(result.error).__name__, "message": str(result.error)}
-        await self._answer(updater, result.status, result.shared, failure)
+        await self._answer(updater, result.status, result.shared, failure, turn)
 
     async def _answer(
-        self, updater: TaskUpdater, status: str, shared: Mapping[str, Any], error: Mapping[str, Any] | None
+        self,
+        updater: TaskUpdater,
+        status: str,
+        shared: Mapping[str, Any],
+        error: Mapping[str, Any] | None,
+        turn: TurnReply | None = None,
     ) -> None:
         """Report how a turn ended: the final status, with the reply the run left in ``shared``."""
         reply = self._reply(updater, shared)
+        if turn is not None and await turn.finish(status, shared, reply):
+            return
         if status == "input-required":
             await updater.requires_input(reply)
         elif status == "completed":
@@ -236,6 +250,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
         shared[keys.SKILL_ID] = skill_id
         shared[keys.INPUT] = first_text(incoming["parts"]) or ""
         shared.pop(keys.FINAL_RESPONSE_PARTS, None)
+        shared.pop(keys.REPLY_KIND, None)
         return shared
 
     async def _answer_repeat(self, context: RequestContext, task: Task, queue: EventQueue) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from ..node import BaseNode
 from ..types import SharedState
@@ -16,8 +16,14 @@ class A2ABaseNode(BaseNode):
     """A node with helpers for the message an A2A request brought and the reply it sends back.
 
     The reply is built from the *final response parts* the run leaves in shared state; the
-    last node to set them wins, and each new message starts with none.
+    last node to set them wins, and each new message starts with none. A node may also choose
+    how the turn ends: :meth:`reply_with_message` (a bare message, no task), :meth:`reject`
+    (task ``rejected``) or :meth:`require_auth` (task ``auth-required``, paused).
     """
+
+    may_reply_with_message: ClassVar[bool] = False
+    """Set on a flow's first node to let it answer a new conversation with a bare message: the
+    task is then announced only once that node has finished (or emitted an artifact)."""
 
     create_text_part = staticmethod(create_text_part)
     create_data_part = staticmethod(create_data_part)
@@ -63,3 +69,34 @@ class A2ABaseNode(BaseNode):
     ) -> None:
         """Make the reply a single data part (``metadata`` goes on the part)."""
         self.set_final_response_parts(shared, [create_data_part(data, metadata)])
+
+    def reply_with_message(self, shared: SharedState, parts: Sequence[Part] | str) -> str:
+        """Answer with a bare message instead of a task; returns ``"complete"`` for ``finalize``.
+
+        Only a flow's first node that sets :attr:`may_reply_with_message` can do this for a new
+        conversation; once the task is announced (later nodes, follow-up messages), the parts
+        complete the task instead.
+        """
+        self.set_final_response_parts(shared, _as_parts(parts))
+        shared[keys.REPLY_KIND] = "message"
+        return "complete"
+
+    def reject(self, shared: SharedState, parts: Sequence[Part] | str | None = None) -> str:
+        """End the task ``rejected`` (the agent will not do it), with ``parts`` as the reply;
+        returns ``"complete"`` for ``finalize``."""
+        if parts is not None:
+            self.set_final_response_parts(shared, _as_parts(parts))
+        shared[keys.REPLY_KIND] = "rejected"
+        return "complete"
+
+    def require_auth(self, shared: SharedState, parts: Sequence[Part] | str | None = None) -> str:
+        """Pause the task ``auth-required`` (the next message resumes it, like ``input-required``),
+        with ``parts`` saying what to provide; returns ``"input-required"`` for ``finalize``."""
+        if parts is not None:
+            self.set_final_response_parts(shared, _as_parts(parts))
+        shared[keys.REPLY_KIND] = "auth-required"
+        return "input-required"
+
+
+def _as_parts(parts: Sequence[Part] | str) -> list[Part]:
+    return [create_text_part(parts)] if isinstance(parts, str) else list(parts)

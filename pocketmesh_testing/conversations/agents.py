@@ -3,7 +3,8 @@
 ``a2a_agent(flows)`` serves flows with :func:`pocketmesh.a2a.create_a2a_app` inside the test's
 event loop (no socket: requests go through :class:`~pocketmesh_testing.doubles.asgi.StreamingASGITransport`)
 and can read each task's server-side shared state from its persistence. ``remote_agent(url)``
-talks to any A2A agent over HTTP through its card. Both hand out conversations::
+talks to any A2A agent through its card, over the transport the card prefers or the one asked
+for (``transport="GRPC"``, ``"HTTP+JSON"``, ``"JSONRPC"``). Both hand out conversations::
 
     async with a2a_agent(flows) as agent:
         conv = agent.conversation(skill="greeting")
@@ -301,10 +302,22 @@ class Agent:
 
 
 class InProcessAgent(Agent):
-    """Flows served by the real A2A app inside this event loop."""
+    """Flows served by the real A2A app inside this event loop (JSON-RPC, or HTTP+JSON if asked)."""
 
-    def __init__(self, flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None) -> None:
+    def __init__(
+        self,
+        flows: Mapping[str, BaseNode],
+        agent_card: Any = None,
+        persistence: Persistence | None = None,
+        transport: str | None = None,
+    ) -> None:
         super().__init__()
+        if transport is not None and transport.strip().upper() == "GRPC":
+            raise ValueError(
+                "a2a_agent serves flows in-process, without sockets, and gRPC needs one; use transport='JSONRPC' "
+                "or 'HTTP+JSON' here, or serve the flows (create_a2a_app(..., grpc_port=...)) and use remote_agent."
+            )
+        self.transport = transport
         self.flows = dict(flows)
         # In-memory by default: a test's tasks should not outlive it or touch ./pocketmesh.sqlite.
         self.persistence = persistence if persistence is not None else InMemoryPersistence()
@@ -315,7 +328,7 @@ class InProcessAgent(Agent):
         self._lifespan = Lifespan(self.app)
         await self._lifespan.start()
         self._http = httpx.AsyncClient(transport=StreamingASGITransport(self.app), timeout=60)
-        self._client = await create_a2a_client(INPROCESS_URL, httpx_client=self._http)
+        self._client = await create_a2a_client(INPROCESS_URL, httpx_client=self._http, transport=self.transport)
 
     def describe(self) -> str:
         return f"in-process agent (skills: {', '.join(self.flows)})"
@@ -330,28 +343,38 @@ class InProcessAgent(Agent):
 class RemoteAgent(Agent):
     """A live agent at ``url`` (its base URL or JSON-RPC URL), any implementation."""
 
-    def __init__(self, url: str, persistence: Persistence | None = None, timeout: float = 60.0) -> None:
+    def __init__(
+        self, url: str, persistence: Persistence | None = None, timeout: float = 60.0, transport: str | None = None
+    ) -> None:
         super().__init__()
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise ValueError(f"remote_agent needs the agent's http(s) URL, got {url!r}; e.g. 'http://127.0.0.1:4000'.")
         self.url = url
         self.persistence = persistence
         self.timeout = timeout
+        self.transport = transport
 
     async def _connect(self) -> None:
         # Marked so that a cassette active in the test leaves the conversation itself alone.
         self._http = httpx.AsyncClient(timeout=self.timeout, headers={AGENT_HEADER: "a2a"})
-        self._client = await create_a2a_client(self.url, httpx_client=self._http)
+        self._client = await create_a2a_client(self.url, httpx_client=self._http, transport=self.transport)
 
     def describe(self) -> str:
-        return f"remote agent {self.url}"
+        over = f" over {self._client.transport}" if self._client is not None else ""
+        return f"remote agent {self.url}{over}"
 
 
-def a2a_agent(flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None) -> InProcessAgent:
-    """Serve ``flows`` in-process over the real A2A app (in-memory persistence unless given)."""
-    return InProcessAgent(flows, agent_card, persistence)
+def a2a_agent(
+    flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None, transport: str | None = None
+) -> InProcessAgent:
+    """Serve ``flows`` in-process over the real A2A app (in-memory persistence unless given);
+    ``transport="HTTP+JSON"`` talks to it over HTTP+JSON instead of JSON-RPC."""
+    return InProcessAgent(flows, agent_card, persistence, transport)
 
 
-def remote_agent(url: str, persistence: Persistence | None = None, timeout: float = 60.0) -> RemoteAgent:
-    """A live A2A agent at ``url``; with its ``persistence``, replies expose ``shared`` too."""
-    return RemoteAgent(url, persistence, timeout)
+def remote_agent(
+    url: str, persistence: Persistence | None = None, timeout: float = 60.0, transport: str | None = None
+) -> RemoteAgent:
+    """A live A2A agent at ``url``, over the transport its card prefers or ``transport``
+    (``"JSONRPC"``, ``"HTTP+JSON"``, ``"GRPC"``); with its ``persistence``, replies expose ``shared`` too."""
+    return RemoteAgent(url, persistence, timeout, transport)

@@ -21,13 +21,16 @@ RemoteFactory = Callable[..., "RemoteAgent"]
 
 @pytest_asyncio.fixture
 async def a2a_agent() -> AsyncIterator[AgentFactory]:
-    """A factory: ``agent = a2a_agent(flows, agent_card=None, persistence=None)``, served in-process, closed after the test."""
+    """A factory: ``agent = a2a_agent(flows, agent_card=None, persistence=None, transport=None)``, served
+    in-process, closed after the test."""
     made: list[InProcessAgent] = []
 
     from pocketmesh_testing.conversations.agents import a2a_agent as serve
 
-    def make(flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None) -> InProcessAgent:
-        agent = serve(flows, agent_card, persistence)
+    def make(
+        flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None, transport: str | None = None
+    ) -> InProcessAgent:
+        agent = serve(flows, agent_card, persistence, transport)
         made.append(agent)
         return agent
 
@@ -38,13 +41,14 @@ async def a2a_agent() -> AsyncIterator[AgentFactory]:
 
 @pytest_asyncio.fixture
 async def remote_agent() -> AsyncIterator[RemoteFactory]:
-    """A factory: ``agent = remote_agent(url, persistence=None)`` for a live agent, closed after the test."""
+    """A factory: ``agent = remote_agent(url, persistence=None, transport=None)`` for a live agent, closed
+    after the test."""
     made: list[RemoteAgent] = []
 
     from pocketmesh_testing.conversations.agents import remote_agent as connect
 
-    def make(url: str, persistence: Persistence | None = None, timeout: float = 60.0) -> RemoteAgent:
-        agent = connect(url, persistence, timeout)
+    def make(url: str, persistence: Persistence | None = None, timeout: float = 60.0, transport: str | None = None) -> RemoteAgent:
+        agent = connect(url, persistence, timeout, transport)
         made.append(agent)
         return agent
 

@@ -100,22 +100,28 @@ def free_port() -> int:
 
 @dataclass
 class Served:
-    """A running server: its base URL, JSON-RPC URL and persistence."""
+    """A running server: its base URL, JSON-RPC URL and persistence (and gRPC port, if served)."""
 
     base_url: str
     rpc_url: str
     persistence: Any
+    grpc_port: int | None = None
 
 
 @asynccontextmanager
 async def serving(
-    flows: Mapping[str, BaseNode], persistence: Any = None, port: int | None = None, **app_options: Any
+    flows: Mapping[str, BaseNode],
+    persistence: Any = None,
+    port: int | None = None,
+    card_options: Mapping[str, Any] | None = None,
+    **app_options: Any,
 ) -> AsyncIterator[Served]:
-    """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body (``app_options``: auth, ...)."""
+    """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body (``app_options``: auth, ...;
+    ``card_options`` go to ``generate_agent_card``)."""
     port = port or free_port()
     persistence = persistence if persistence is not None else InMemoryPersistence()
     base = f"http://127.0.0.1:{port}"
-    card = generate_agent_card(name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows))
+    card = generate_agent_card(name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows), **(card_options or {}))
     app = create_a2a_app(flows, agent_card=card, persistence=persistence, **app_options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
@@ -124,7 +130,7 @@ async def serving(
             task.result()
         await asyncio.sleep(0.005)
     try:
-        yield Served(base, f"{base}/a2a", persistence)
+        yield Served(base, f"{base}/a2a", persistence, app_options.get("grpc_port"))
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)

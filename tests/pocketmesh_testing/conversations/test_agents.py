@@ -104,3 +104,35 @@ async def test_remote_agent_talks_to_a_live_server_through_its_card(remote_agent
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+@pytest.mark.parametrize("transport", [None, "JSONRPC", "HTTP+JSON", "GRPC"])
+async def test_remote_agent_talks_over_the_transport_asked_for(remote_agent: Any, transport: str | None) -> None:
+    port, grpc_port = _free_port(), _free_port()
+    card = generate_agent_card(name="greeter", url=f"http://127.0.0.1:{port}/a2a", skills=["greeting"])
+    app = create_a2a_app(greeting.flows, agent_card=card, persistence=InMemoryPersistence(), grpc_port=grpc_port)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        agent: RemoteAgent = remote_agent(f"http://127.0.0.1:{port}", transport=transport)
+        conv = agent.conversation(skill="greeting")
+        first = await conv.send("Ola")
+        streamed = await conv.stream("bye")
+        assert (await agent.client()).transport == (transport or "JSONRPC")  # the card lists JSON-RPC first
+        assert f"over {transport or 'JSONRPC'}" in agent.describe()
+        assert (first.state, first.text) == ("input-required", "Hello, Ola! What's on your mind?")
+        assert (streamed.reply.state, streamed.reply.text, streamed.reply.task_id) == ("completed", "Goodbye, Ola!", first.task_id)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+async def test_a2a_agent_speaks_http_json_in_process_but_not_grpc(a2a_agent: Any) -> None:
+    agent: InProcessAgent = a2a_agent(greeting.flows, transport="HTTP+JSON")
+    reply = await agent.conversation(skill="greeting").send("Dana")
+    assert (await agent.client()).transport == "HTTP+JSON"
+    assert (reply.state, reply.shared["userName"]) == ("input-required", "Dana")
+    with pytest.raises(ValueError, match="gRPC needs one; use transport='JSONRPC' or 'HTTP\\+JSON'"):
+        a2a_agent(greeting.flows, transport="GRPC")
