@@ -123,7 +123,7 @@ async def test_remote_agent_talks_over_the_transport_asked_for(remote_agent: Any
         assert (await agent.client()).transport == (transport or "JSONRPC")  # the card lists JSON-RPC first
         assert f"over {transport or 'JSONRPC'}" in agent.describe()
         assert (first.state, first.text) == ("input-required", "Hello, Ola! What's on your mind?")
-        assert (streamed.reply.state, streamed.reply.text, streamed.reply.task_id) == ("completed", "Goodbye, Ola!", first.task_id)
+        assert (streamed.state, streamed.text, streamed.task_id) == ("completed", "Goodbye, Ola!", first.task_id)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
