@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import TYPE_CHECKING, Any, Awaitable
 
 from .current import current as _current
 from .errors import PersistenceError, StepLimitError, UnknownActionError
-from .log import logger
+from .log import debug_enabled, log_handled, log_run_failed, log_step
 from .node import BaseNode
 from .persistence.base import Persistence
 from .results import StatusState, StatusUpdate, TraceStep
 from .runs import RunRecord, save_run_record
 from .threads import call
+from .tracing import Span, Spans, spans_for_run
 from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
 
 if TYPE_CHECKING:
     from .flow import Flow
 
 _new_tuple = tuple.__new__
+_clock = time.perf_counter
 
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
@@ -78,6 +81,10 @@ class RunContext:
         self._pending_artifacts: asyncio.Future[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._failed_at: dict[int, str] = {}
+        # Steps are timed with the monotonic clock; this turns a reading into wall-clock time.
+        self.epoch = time.time() - _clock()
+        self.debug = debug_enabled()
+        self.spans: Spans | None = None
 
     @property
     def run_id(self) -> str:
@@ -93,11 +100,28 @@ class RunContext:
         """Run (or continue) the flow from the record's position; returns the final action."""
         token = _current.set(self)
         self._loop = asyncio.get_running_loop()
+        spans = self.spans = spans_for_run(self.run_id)
+        span = None if spans is None else spans.run(self.flow.name)
+        action: Action | None = None
         try:
-            return await self.run_flow(self.flow, self.flow.params, self.record.position or None)
+            action = await self.run_flow(self.flow, self.flow.params, self.record.position or None)
+            return action
+        except Paused:
+            action = INPUT_REQUIRED
+            raise
+        except Exception as error:
+            if span is not None and not isinstance(error, OutOfBudget):
+                span.fail(error)
+            raise
         finally:
             _current.reset(token)
+            if span is not None:
+                span.end(action)
             await self.flush_artifacts()
+
+    def run_failed(self, error: BaseException) -> str:
+        """Log a failure that ends the run (ERROR, with its traceback); returns its error id."""
+        return log_run_failed(self.run_id, self._failed_at.get(id(error)), error)
 
     async def run_flow(
         self, flow: Flow, defaults: Params, position: list[dict[str, Any]] | None
@@ -184,22 +208,26 @@ class RunContext:
         record.since_input += 1
         frame.count += 1
         hook = self.on_status_update
+        span = None if self.spans is None else self.spans.node(qualified)
+        started, action = _clock(), None
         try:
-            if hook is not None:
-                pending = self.notify(StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared))
-                if pending is not None:
-                    await pending
-            action = await node._run_lifecycle_steps(self, record.shared, params)
-            if hook is not None:
-                state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                pending = self.notify(StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
-                if pending is not None:
-                    await pending
-        except Exception as error:
-            action = await self.failed(node, qualified, error)
-        # tuple.__new__ builds the TraceStep without the Python-level namedtuple __new__.
-        step = self.last_step = _new_tuple(TraceStep, (record.steps, qualified, action))
-        record.trace.append(step)
+            try:
+                if hook is not None:
+                    pending = self.notify(StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared))
+                    if pending is not None:
+                        await pending
+                action = await node._run_lifecycle_steps(self, record.shared, params)
+                if hook is not None:
+                    state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
+                    pending = self.notify(StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
+                    if pending is not None:
+                        await pending
+            except Exception as error:
+                action = await self.failed(node, qualified, error, started, span)
+        finally:
+            if span is not None:
+                span.end(action)
+        self.trace(qualified, action, started)
         return action
 
     async def run_subflow(
@@ -214,33 +242,43 @@ class RunContext:
         """A sub-flow used as a node; its steps count against the enclosing level too."""
         qualified = self.qualify(node_id)
         before = self.record.since_input
+        span = None if self.spans is None else self.spans.node(qualified)
+        started, action = _clock(), None
         self.prefix.append(node_id)
         try:
-            action = await self.run_flow(sub, defaults, inner)
-        except Exception as error:
-            self.prefix.pop()
-            action = await self.failed(sub, qualified, error)
-        else:
-            self.prefix.pop()
+            try:
+                action = await self.run_flow(sub, defaults, inner)
+            except Exception as error:
+                self.prefix.pop()
+                action = await self.failed(sub, qualified, error, started, span)
+            else:
+                self.prefix.pop()
+        finally:
+            if span is not None:
+                span.end(action)
         frame.count += self.record.since_input - before
-        self.trace(qualified, action)
+        self.trace(qualified, action, started)
         return action
 
-    async def failed(self, node: BaseNode, qualified: str, error: Exception) -> Action:
+    async def failed(
+        self, node: BaseNode, qualified: str, error: Exception, started: float, span: Span | None
+    ) -> Action:
         """Route a node failure to its "error" successor, or re-raise it."""
-        if isinstance(error, (Paused, OutOfBudget, *_NOT_ROUTED)):
+        if isinstance(error, (Paused, OutOfBudget)):
+            raise error
+        if span is not None:
+            span.fail(error)
+        if isinstance(error, _NOT_ROUTED):
             raise error
         origin = self._failed_at.get(id(error))
         if origin is None:
             origin = self._failed_at[id(error)] = qualified
-            logger.error(
-                "node %s failed in run %s: %s: %s", qualified, self.run_id, type(error).__name__, error
-            )
             if self.on_status_update is not None:
                 await self.status(qualified, "failed", f"{type(error).__name__}: {error}")
         if ERROR not in node.successors:
-            self.trace(qualified, None)
+            self.trace(qualified, None, started)
             raise error
+        log_handled(self.run_id, origin, error)
         self.shared["__error"] = {"node": origin, "type": type(error).__name__, "message": str(error)}
         return ERROR
 
@@ -249,10 +287,17 @@ class RunContext:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def trace(self, node: str, action: Action | None) -> None:
+    def trace(self, node: str, action: Action | None, started: float) -> None:
+        """Append a step to the trace, timed from ``started`` (a ``perf_counter`` reading)."""
+        ended = _clock()
+        # tuple.__new__ builds the TraceStep without its Python-level __new__ (a hot path).
         step = _new_tuple(TraceStep, (self.record.steps, node, action))
+        step.started_at = self.epoch + started
+        step.duration_ms = (ended - started) * 1000.0
         self.record.trace.append(step)
         self.last_step = step
+        if self.debug:
+            log_step(self.run_id, node, action, step.duration_ms)
 
     async def checkpoint(self, status: str) -> None:
         """Save where the run stands (no-op without persistence)."""

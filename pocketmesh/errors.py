@@ -12,7 +12,8 @@ The tree::
     ├── RunNotFoundError        a run id that the persistence does not know
     ├── WiringError (ValueError)        an action wired twice, or an empty action
     ├── ActionTypeError (TypeError)     an action that is not a string
-    └── BatchItemsError (TypeError)     a batch node's prepare returned no iterable
+    ├── BatchItemsError (TypeError)     a batch node's prepare returned no iterable
+    └── SignatureError (TypeError)      a lifecycle method that cannot take the runtime's arguments
 
 Misuse errors subclass ``TypeError`` / ``ValueError`` too, so ordinary ``except`` clauses
 catch them. Every message names the thing at fault, shows the value and says how to fix it.
@@ -113,3 +114,7 @@ class ActionTypeError(PocketMeshError, TypeError):
 
 class BatchItemsError(PocketMeshError, TypeError):
     """A batch node's ``prepare`` returned something that is not an iterable of items."""
+
+
+class SignatureError(PocketMeshError, TypeError):
+    """A node class's lifecycle method cannot take the arguments the runtime passes it."""
