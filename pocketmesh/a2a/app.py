@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..node import BaseNode
 from .auth import ApiKeyAuth, AuthenticateFn, Authenticator, BearerAuth, OwnerContextBuilder, as_authenticator
-from .card import generate_agent_card, skills_for_flows
+from .card import check_card, generate_agent_card, skills_for_flows
 from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
@@ -40,12 +40,19 @@ def create_a2a_app(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    expose_errors: bool = False,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``.
 
     Both wire versions answer on the one endpoint: A2A 1.0 methods (header ``A2A-Version: 1.0``)
     and the 0.3 names (``message/send``, ...). Without a card, one is generated with a skill
-    per flow and the URL ``http://127.0.0.1:4000/a2a``. Default persistence: SQLite.
+    per flow and the URL ``http://127.0.0.1:4000/a2a``; a card given without skills gets one
+    skill per flow (see :func:`~pocketmesh.a2a.card.skills_for_flows`). Default persistence:
+    SQLite.
+
+    A failed task tells the client only that it failed, with an error id that the server log
+    repeats beside the traceback; ``expose_errors=True`` sends the exception text as well, for
+    development.
 
     ``auth`` (``BearerAuth(tokens={token: owner})``, ``ApiKeyAuth(keys={key: owner})`` or a
     callable ``request -> owner | None``) makes JSON-RPC require credentials (401 without) and
@@ -67,6 +74,7 @@ def create_a2a_app(
         auth=auth,
         max_body_size=max_body_size,
         max_concurrent_turns=max_concurrent_turns,
+        expose_errors=expose_errors,
     )
 
     @asynccontextmanager
@@ -87,10 +95,12 @@ def a2a_server_handler(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    expose_errors: bool = False,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth``, ``max_body_size`` and ``max_concurrent_turns`` as in :func:`create_a2a_app`.
+    ``auth``, ``max_body_size``, ``max_concurrent_turns`` and ``expose_errors`` as in
+    :func:`create_a2a_app`.
     """
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
@@ -102,6 +112,7 @@ def a2a_server_handler(
             auth=auth,
             max_body_size=max_body_size,
             max_concurrent_turns=max_concurrent_turns,
+            expose_errors=expose_errors,
         )
         app.router.routes.extend(routes)
         inner = app.router.lifespan_context
@@ -129,6 +140,7 @@ def build_routes(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    expose_errors: bool = False,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card and JSON-RPC routes, and a coroutine function to call at shutdown."""
     if not isinstance(flows, Mapping) or not flows:
@@ -145,7 +157,10 @@ def build_routes(
 
         persistence = SQLitePersistence()
     card = AgentCard()
-    card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows)))
+    card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL))
+    if not card.skills:
+        card.skills.extend(skills_for_flows(flows))
+    check_card(card)
     if authenticator is not None:
         authenticator.declare(card)
     turns = TurnLocks(persistence, max_concurrent_turns=max_concurrent_turns)
@@ -154,7 +169,7 @@ def build_routes(
         # tasks/get) are bounded too, not only the turns.
         persistence = BoundedPersistence(persistence, turns.max_concurrent_turns or DEFAULT_POSTGRES_TURNS)
     handler = PocketMeshRequestHandler(
-        agent_executor=PocketMeshAgentExecutor(flows, persistence, turns=turns),
+        agent_executor=PocketMeshAgentExecutor(flows, persistence, turns=turns, expose_errors=expose_errors),
         task_store=PocketMeshTaskStore(persistence),
         agent_card=card,
         skills=flows,

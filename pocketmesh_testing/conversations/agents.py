@@ -258,12 +258,21 @@ class Agent:
 class InProcessAgent(Agent):
     """Flows served by the real A2A app inside this event loop."""
 
-    def __init__(self, flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None) -> None:
+    def __init__(
+        self,
+        flows: Mapping[str, BaseNode],
+        agent_card: Any = None,
+        persistence: Persistence | None = None,
+        *,
+        expose_errors: bool = False,
+    ) -> None:
         super().__init__()
         self.flows = dict(flows)
         # In-memory by default: a test's tasks should not outlive it or touch ./pocketmesh.sqlite.
         self.persistence = persistence if persistence is not None else InMemoryPersistence()
-        self.app = create_a2a_app(self.flows, agent_card=agent_card, persistence=self.persistence)
+        self.app = create_a2a_app(
+            self.flows, agent_card=agent_card, persistence=self.persistence, expose_errors=expose_errors
+        )
         self._lifespan: Lifespan | None = None
 
     async def _connect(self) -> None:
@@ -301,9 +310,17 @@ class RemoteAgent(Agent):
         return f"remote agent {self.url}"
 
 
-def a2a_agent(flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None) -> InProcessAgent:
-    """Serve ``flows`` in-process over the real A2A app (in-memory persistence unless given)."""
-    return InProcessAgent(flows, agent_card, persistence)
+def a2a_agent(
+    flows: Mapping[str, BaseNode],
+    agent_card: Any = None,
+    persistence: Persistence | None = None,
+    *,
+    expose_errors: bool = False,
+) -> InProcessAgent:
+    """Serve ``flows`` in-process over the real A2A app (in-memory persistence unless given);
+    ``expose_errors=True`` puts a failed turn's exception text in its reply, as served agents
+    do with ``--expose-errors``."""
+    return InProcessAgent(flows, agent_card, persistence, expose_errors=expose_errors)
 
 
 def remote_agent(url: str, persistence: Persistence | None = None, timeout: float = 60.0) -> RemoteAgent:
