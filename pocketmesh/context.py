@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any, Awaitable
 
 from .current import current as _current
 from .errors import PersistenceError, StepLimitError, UnknownActionError
-from .log import debug_enabled, log_handled, log_run_failed, log_step
+from .log import debug_enabled, log_handled, log_step
 from .node import BaseNode
 from .persistence.base import Persistence
-from .results import StatusState, StatusUpdate, TraceStep
+from .results import StatusState, StatusUpdate, TraceStep, status_update
 from .runs import RunRecord, save_run_record
 from .threads import call
 from .tracing import Span, Spans, spans_for_run
@@ -26,8 +26,9 @@ from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook
 if TYPE_CHECKING:
     from .flow import Flow
 
-_new_tuple = tuple.__new__
+_new_step = object.__new__
 _clock = time.perf_counter
+_isawaitable = inspect.isawaitable
 
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
@@ -80,7 +81,7 @@ class RunContext:
         self.last_step: TraceStep | None = None
         self._pending_artifacts: asyncio.Future[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._failed_at: dict[int, str] = {}
+        self.failed_at: dict[int, str] = {}  # id(error) -> the node it came from
         # Steps are timed with the monotonic clock; this turns a reading into wall-clock time.
         self.epoch = time.time() - _clock()
         self.debug = debug_enabled()
@@ -118,10 +119,6 @@ class RunContext:
             if span is not None:
                 span.end(action)
             await self.flush_artifacts()
-
-    def run_failed(self, error: BaseException) -> str:
-        """Log a failure that ends the run (ERROR, with its traceback); returns its error id."""
-        return log_run_failed(self.run_id, self._failed_at.get(id(error)), error)
 
     async def run_flow(
         self, flow: Flow, defaults: Params, position: list[dict[str, Any]] | None
@@ -207,27 +204,36 @@ class RunContext:
         record.steps += 1
         record.since_input += 1
         frame.count += 1
+        # The hook is called inline (not through notify) and its updates made without the
+        # dataclass __init__: this runs twice per step.
         hook = self.on_status_update
         span = None if self.spans is None else self.spans.node(qualified)
         started, action = _clock(), None
         try:
             try:
                 if hook is not None:
-                    pending = self.notify(StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared))
-                    if pending is not None:
+                    pending = hook(status_update(qualified, "working", f"{qualified} is working", record.steps, record.shared))
+                    if pending is not None and _isawaitable(pending):
                         await pending
                 action = await node._run_lifecycle_steps(self, record.shared, params)
                 if hook is not None:
                     state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                    pending = self.notify(StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
-                    if pending is not None:
+                    pending = hook(status_update(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
+                    if pending is not None and _isawaitable(pending):
                         await pending
             except Exception as error:
                 action = await self.failed(node, qualified, error, started, span)
         finally:
             if span is not None:
                 span.end(action)
-        self.trace(qualified, action, started)
+        # The trace entry, built inline: this runs once per step.
+        ended = _clock()
+        step = self.last_step = _new_step(TraceStep)
+        step.step, step.node, step.action = record.steps, qualified, action
+        step.started_at, step.duration_ms = self.epoch + started, (ended - started) * 1000.0
+        record.trace.append(step)
+        if self.debug:
+            log_step(self.run_id, qualified, action, step.duration_ms)
         return action
 
     async def run_subflow(
@@ -260,9 +266,7 @@ class RunContext:
         self.trace(qualified, action, started)
         return action
 
-    async def failed(
-        self, node: BaseNode, qualified: str, error: Exception, started: float, span: Span | None
-    ) -> Action:
+    async def failed(self, node: BaseNode, qualified: str, error: Exception, started: float, span: Span | None) -> Action:
         """Route a node failure to its "error" successor, or re-raise it."""
         if isinstance(error, (Paused, OutOfBudget)):
             raise error
@@ -270,9 +274,9 @@ class RunContext:
             span.fail(error)
         if isinstance(error, _NOT_ROUTED):
             raise error
-        origin = self._failed_at.get(id(error))
+        origin = self.failed_at.get(id(error))
         if origin is None:
-            origin = self._failed_at[id(error)] = qualified
+            origin = self.failed_at[id(error)] = qualified
             if self.on_status_update is not None:
                 await self.status(qualified, "failed", f"{type(error).__name__}: {error}")
         if ERROR not in node.successors:
@@ -287,15 +291,12 @@ class RunContext:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def trace(self, node: str, action: Action | None, started: float) -> None:
-        """Append a step to the trace, timed from ``started`` (a ``perf_counter`` reading)."""
+    def trace(self, node: str, action: Action | None, started: float | None = None) -> None:
+        """Append a step to the trace, timed from ``started`` (a ``perf_counter`` reading; now if not given)."""
         ended = _clock()
-        # tuple.__new__ builds the TraceStep without its Python-level __new__ (a hot path).
-        step = _new_tuple(TraceStep, (self.record.steps, node, action))
-        step.started_at = self.epoch + started
-        step.duration_ms = (ended - started) * 1000.0
+        started = ended if started is None else started
+        self.last_step = step = TraceStep(self.record.steps, node, action, self.epoch + started, (ended - started) * 1000.0)
         self.record.trace.append(step)
-        self.last_step = step
         if self.debug:
             log_step(self.run_id, node, action, step.duration_ms)
 
@@ -316,11 +317,7 @@ class RunContext:
                 await pending
 
     def notify(self, update: StatusUpdate) -> Awaitable[Any] | None:
-        """Call the status hook; what is left to await for an async hook, else ``None``.
-
-        A plain function, not a coroutine: it runs twice per step, and a coroutine per call
-        would cost more than a sync hook itself.
-        """
+        """Call the status hook; what is left to await for an async hook, else ``None``."""
         result = self.on_status_update(update)  # type: ignore[misc]
         if result is not None and inspect.isawaitable(result):
             return result

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 from .context import OutOfBudget, Paused, RunContext
 from .current import current_run
 from .errors import PersistenceError, RunFinishedError, RunNotFoundError
+from .log import log_run_failed
 from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify
 from .persistence.base import Persistence
@@ -218,7 +219,8 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         raise
     except Exception as exc:
         action, status, error = None, "failed", exc
-        record.error = {"type": type(exc).__name__, "message": str(exc), "id": ctx.run_failed(exc)}
+        error_id = log_run_failed(ctx.run_id, ctx.failed_at.get(id(exc)), exc)
+        record.error = {"type": type(exc).__name__, "message": str(exc), "id": error_id}
     record.action = action
     if status in ("completed", "failed"):
         record.status = status

@@ -66,10 +66,10 @@ def new_error_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def log_step(run_id: str, node_id: str, action: str | None, duration_ms: float) -> None:
+def log_step(run_id: str, node_id: str, action: str | None, duration_ms: float | None) -> None:
     """DEBUG: a node finished its step."""
     logger.debug(
-        "run %s: node %s returned %r (%.3f ms)", run_id, node_id, action, duration_ms,
+        "run %s: node %s returned %r (%.3f ms)", run_id, node_id, action, duration_ms or 0.0,
         extra={"run_id": run_id, "node_id": node_id, "action": action},
     )
 

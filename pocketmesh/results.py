@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from .types import Action, SharedState
 
@@ -11,47 +12,73 @@ RunStatus = Literal["completed", "input-required", "failed", "canceled"]
 StatusState = Literal["working", "completed", "failed", "paused"]
 
 
-class _Step(NamedTuple):
-    step: int
-    node: str
-    action: Action | None
-
-
-class TraceStep(_Step):
+class TraceStep:
     """One node execution: its step number, its node id, the action it returned, and when.
 
     A sub-flow appears after its inner steps (ids ``Sub/Inner``), with the action it returned.
     ``started_at`` (seconds since the epoch) and ``duration_ms`` time the node's lifecycle;
-    they are ``None`` on steps saved before steps were timed. A step is the tuple
-    ``(step, node, action)``: timings are not part of it, so traces of two runs that took the
-    same path compare equal, and ``step == (1, "Ask", "default")`` holds.
+    they are ``None`` on steps saved before steps were timed.
+
+    A step's value is the tuple ``(step, node, action)``: it unpacks, indexes, compares and
+    hashes as that tuple (``step == (1, "Ask", "default")``), and the timings are not part of
+    it, so the traces of two runs that took the same path are equal.
     """
 
-    started_at: float | None = None
-    duration_ms: float | None = None
+    __slots__ = ("step", "node", "action", "started_at", "duration_ms")
+    _fields = ("step", "node", "action")
 
-    def __new__(
-        cls,
+    step: int
+    node: str
+    action: Action | None
+    started_at: float | None
+    duration_ms: float | None
+
+    def __init__(
+        self,
         step: int,
         node: str,
         action: Action | None,
         started_at: float | None = None,
         duration_ms: float | None = None,
-    ) -> TraceStep:
-        self = tuple.__new__(cls, (step, node, action))
-        if started_at is not None:
-            self.started_at = started_at
-        if duration_ms is not None:
-            self.duration_ms = duration_ms
-        return self
+    ) -> None:
+        self.step = step
+        self.node = node
+        self.action = action
+        self.started_at = started_at
+        self.duration_ms = duration_ms
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.step, self.node, self.action))
+
+    def __len__(self) -> int:
+        return 3
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self.step, self.node, self.action)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, TraceStep):
+            return self.step == other.step and self.node == other.node and self.action == other.action
+        if isinstance(other, tuple):
+            return (self.step, self.node, self.action) == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.step, self.node, self.action))
+
+    def __repr__(self) -> str:
+        return f"TraceStep(step={self.step!r}, node={self.node!r}, action={self.action!r})"
+
+    def _asdict(self) -> dict[str, Any]:
+        return {"step": self.step, "node": self.node, "action": self.action}
 
     def _replace(self, **changes: Any) -> TraceStep:
-        fields = {**self._asdict(), "started_at": self.started_at, "duration_ms": self.duration_ms}
+        fields = {name: getattr(self, name) for name in self.__slots__}
         return TraceStep(**{**fields, **changes})
 
     def to_row(self) -> list[Any]:
         """The step as stored in a run record: ``[step, node, action, started_at, duration_ms]``."""
-        return [self[0], self[1], self[2], self.started_at, self.duration_ms]
+        return [self.step, self.node, self.action, self.started_at, self.duration_ms]
 
 
 @dataclass
@@ -82,6 +109,17 @@ class StatusUpdate:
     message: str
     step: int
     shared: SharedState
+
+
+def status_update(node: str, state: StatusState, message: str, step: int, shared: SharedState) -> StatusUpdate:
+    """A :class:`StatusUpdate`, made without the dataclass ``__init__`` call: the runtime makes
+    two per step, and this is the cheaper way (the class has no ``__post_init__`` to skip)."""
+    update = _new(StatusUpdate)
+    update.node, update.state, update.message, update.step, update.shared = node, state, message, step, shared
+    return update
+
+
+_new = object.__new__
 
 
 @dataclass
