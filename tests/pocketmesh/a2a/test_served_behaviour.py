@@ -28,7 +28,7 @@ class Blocks(BaseNode):
 
     def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> bool:
         self.started.set()
-        return self.release.wait(timeout=30)
+        return self.release.wait(timeout=10)
 
 
 async def test_a_served_agent_keeps_answering_while_a_sync_node_blocks() -> None:

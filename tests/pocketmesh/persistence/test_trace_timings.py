@@ -48,7 +48,11 @@ async def test_step_timings_survive_a_save_and_a_resume(backend: Persistence) ->
 
 def test_timings_are_not_part_of_a_steps_identity() -> None:
     timed_step = TraceStep(1, "Ask", "default", 1700000000.0, 2.5)
-    assert timed_step == (1, "Ask", "default") == TraceStep(1, "Ask", "default")
+    other_run = TraceStep(1, "Ask", "default", 1800000000.0, 7.0)
+    assert timed_step == other_run and hash(timed_step) == hash(other_run)
+    assert [timed_step] == [other_run] and {timed_step} == {other_run}
+    assert timed_step == (1, "Ask", "default") and (1, "Ask", "default") == timed_step
+    assert timed_step != TraceStep(1, "Ask", "error") and timed_step != (1, "Ask", "error")
     assert list(timed_step) == [1, "Ask", "default"]
     step, node, action = timed_step
     assert (step, node, action) == (1, "Ask", "default")
