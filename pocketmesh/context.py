@@ -17,7 +17,7 @@ from .errors import PersistenceError, StepLimitError, UnknownActionError
 from .log import debug_enabled, log_handled, log_step
 from .node import BaseNode
 from .persistence.base import Persistence
-from .results import StatusState, StatusUpdate, TraceStep, status_update
+from .results import StatusState, StatusUpdate, TraceStep
 from .runs import RunRecord, save_run_record
 from .threads import call
 from .tracing import Span, Spans, spans_for_run
@@ -26,9 +26,7 @@ from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook
 if TYPE_CHECKING:
     from .flow import Flow
 
-_new_step = object.__new__
-_clock = time.perf_counter
-_isawaitable = inspect.isawaitable
+_new, _clock, _isawaitable = object.__new__, time.perf_counter, inspect.isawaitable
 
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
@@ -204,21 +202,26 @@ class RunContext:
         record.steps += 1
         record.since_input += 1
         frame.count += 1
-        # The hook is called inline (not through notify) and its updates made without the
-        # dataclass __init__: this runs twice per step.
+        # Hook calls, their updates and the trace entry are made inline (no notify, no dataclass __init__).
         hook = self.on_status_update
         span = None if self.spans is None else self.spans.node(qualified)
         started, action = _clock(), None
         try:
             try:
                 if hook is not None:
-                    pending = hook(status_update(qualified, "working", f"{qualified} is working", record.steps, record.shared))
+                    update = _new(StatusUpdate)
+                    update.node, update.state, update.message = qualified, "working", f"{qualified} is working"
+                    update.step, update.shared = record.steps, record.shared
+                    pending = hook(update)
                     if pending is not None and _isawaitable(pending):
                         await pending
                 action = await node._run_lifecycle_steps(self, record.shared, params)
                 if hook is not None:
                     state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                    pending = hook(status_update(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
+                    update = _new(StatusUpdate)
+                    update.node, update.state, update.message = qualified, state, f"{qualified} returned {action!r}"
+                    update.step, update.shared = record.steps, record.shared
+                    pending = hook(update)
                     if pending is not None and _isawaitable(pending):
                         await pending
             except Exception as error:
@@ -226,9 +229,8 @@ class RunContext:
         finally:
             if span is not None:
                 span.end(action)
-        # The trace entry, built inline: this runs once per step.
         ended = _clock()
-        step = self.last_step = _new_step(TraceStep)
+        step = self.last_step = _new(TraceStep)
         step.step, step.node, step.action = record.steps, qualified, action
         step.started_at, step.duration_ms = self.epoch + started, (ended - started) * 1000.0
         record.trace.append(step)

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import clock
+from .attempts import attempt_once, log_failed_attempt
 from .current import current_run
 from .errors import ActionTypeError, BatchItemsError, WiringError
-from .attempts import attempt_once, log_failed_attempt
 from .signatures import check_signatures
 from .threads import call, run_sync
 from .types import DEFAULT_ACTION, Action, Params, SharedState, WaitSeconds

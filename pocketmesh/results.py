@@ -111,16 +111,6 @@ class StatusUpdate:
     shared: SharedState
 
 
-def status_update(node: str, state: StatusState, message: str, step: int, shared: SharedState) -> StatusUpdate:
-    """A :class:`StatusUpdate`, made without the dataclass ``__init__`` call: the runtime makes
-    two per step, and this is the cheaper way (the class has no ``__post_init__`` to skip)."""
-    update = _new(StatusUpdate)
-    update.node, update.state, update.message, update.step, update.shared = node, state, message, step, shared
-    return update
-
-
-_new = object.__new__
-
 
 @dataclass
 class StepResult:
