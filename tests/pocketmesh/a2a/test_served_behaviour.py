@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from pocketmesh import BaseNode, Flow
-from pocketmesh.a2a import A2ABaseNode, create_a2a_app, create_a2a_client, generate_agent_card
+from pocketmesh.a2a import A2ABaseNode, BearerAuth, create_a2a_app, create_a2a_client, generate_agent_card
 from pocketmesh.a2a.card import flow_description, skills_for_flows
 
 from .conftest import EchoNode, free_port, serving
@@ -124,10 +124,11 @@ async def test_the_readme_card_gets_one_skill_per_flow_and_draws_no_sdk_warning(
         warnings.simplefilter("always")
         port = free_port()  # the README's card, on a port free here
         card = generate_agent_card(name="greeter", url=f"http://127.0.0.1:{port}/a2a", version="1.0.0")
-        async with serving(flows, port=port, card=card) as served:
+        auth = BearerAuth(tokens={"secret-token": "team-a"})
+        async with serving(flows, port=port, card=card, auth=auth) as served:
             async with httpx.AsyncClient(timeout=10) as http:
                 served_card = (await http.get(f"{served.base_url}/.well-known/agent-card.json")).json()
-            async with await create_a2a_client(served.base_url) as client:
+            async with await create_a2a_client(served.base_url, auth_token="secret-token") as client:
                 reply = await client.send_message("hi", skill="orders")
                 streamed = [e async for e in client.send_message_stream("hi", skill="greet")]
     assert reply.state == "completed" and streamed[-1].state == "completed"
