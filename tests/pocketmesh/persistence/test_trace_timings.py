@@ -137,3 +137,25 @@ async def test_a_postgres_trace_table_from_before_timings_gets_its_columns() -> 
     assert result.status == "input-required"
     assert record is not None and record.trace[0].duration_ms == result.trace[0].duration_ms
     assert old == [("Old", None, None)]
+
+
+@pytest.mark.skipif(not os.environ.get("POCKETMESH_REDIS_URL"), reason="needs POCKETMESH_REDIS_URL")
+async def test_redis_trace_rows_from_before_timings_still_load() -> None:
+    from pocketmesh.persistence.redis import RedisPersistence
+    from tests.pocketmesh.persistence.conftest import drop_backend
+
+    store = RedisPersistence(prefix=f"pmtest:{uuid.uuid4().hex[:12]}:")
+    try:
+        await Flow(Ask()).run({}, run_id="old", persistence=store)
+        client = await store._client()
+        # Rewrite the stored row the way it was written before steps were timed.
+        await client.hset(store.trace_key("old"), "0", json.dumps([1, "Ask", "input-required"]))
+        record = await load_run_record(store, "old")
+        resumed = await Flow(Ask()).resume("old", {"input": "now"}, persistence=store)
+        again = await load_run_record(store, "old")
+        await store.close()
+    finally:
+        drop_backend(store)
+    assert record is not None and timed(record.trace[0]) == (1, "Ask", "input-required", None, None)
+    assert resumed.status == "completed"
+    assert again is not None and [s.duration_ms is None for s in again.trace] == [True, False]
