@@ -194,8 +194,12 @@ class Lane(RunContext):
         self.frames = []
         self.prefix = list(parent.prefix)
         self.leaves = 0
-        self._failed_at = parent._failed_at
         self._top = {**parent.top_params, **set_params}
+
+    def __getattr__(self, name: str) -> Any:
+        # Everything a lane does not own (failure origins, timing, spans, the save lock, the
+        # event loop) is the run's: read it from the root context.
+        return getattr(self.root, name)
 
     @property  # type: ignore[override]
     def budget(self) -> int | None:

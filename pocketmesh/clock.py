@@ -8,3 +8,8 @@ import asyncio
 async def sleep(seconds: float) -> None:
     """Wait ``seconds`` between retries (tests replace this with a fake clock)."""
     await asyncio.sleep(seconds)
+
+
+def timeout(seconds: float) -> asyncio.Timeout:
+    """The deadline of one execution attempt (tests replace this to expire it on cue)."""
+    return asyncio.timeout(seconds)

@@ -9,48 +9,28 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from typing import TYPE_CHECKING, Any, Awaitable
 
 from .current import current as _current
 from .errors import PersistenceError, StepLimitError, UnknownActionError
-from .log import logger
+from .log import debug_enabled, log_handled, log_step
 from .node import BaseNode
 from .persistence.base import Persistence
+from .routing import Frame, OutOfBudget, Paused, node_by_id, repeating_cycle, route
 from .results import StatusState, StatusUpdate, TraceStep
 from .runs import RunRecord, save_run_record
 from .threads import call
-from .types import COMPLETE, DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
+from .tracing import Span, Spans, spans_for_run
+from .types import DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
 
 if TYPE_CHECKING:
     from .flow import Flow
 
-_new_tuple = tuple.__new__
+_new, _clock, _isawaitable = object.__new__, time.perf_counter, inspect.isawaitable
 
 _NOT_ROUTED = (StepLimitError, PersistenceError, UnknownActionError)
 """Run-level failures: they end the run rather than taking a node's "error" edge."""
-
-
-class Paused(Exception):
-    """Unwinds the loop when a node returns ``"input-required"`` (position already saved)."""
-
-
-class OutOfBudget(Exception):
-    """Unwinds the loop when a stepper's one step is done (position already saved)."""
-
-
-class Frame:
-    """Where one flow level stands: the node it runs next and the last action it saw."""
-
-    __slots__ = ("node", "last", "prep", "count")
-
-    def __init__(self, node: str | None, last: Action | None, prep: Any) -> None:
-        self.node = node
-        self.last = last
-        self.prep = prep
-        self.count = 0
-
-    def dump(self) -> dict[str, Any]:
-        return {"node": self.node, "last": self.last, "prep": self.prep}
 
 
 class RunContext:
@@ -88,7 +68,11 @@ class RunContext:
         self.last_step: TraceStep | None = None
         self._pending_artifacts: asyncio.Future[Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._failed_at: dict[int, str] = {}
+        self.failed_at: dict[int, str] = {}  # id(error) -> the node it came from
+        # Steps are timed with the monotonic clock; this turns a reading into wall-clock time.
+        self.epoch = time.time() - _clock()
+        self.debug = debug_enabled()
+        self.spans: Spans | None = None
 
     @property
     def run_id(self) -> str:
@@ -113,10 +97,23 @@ class RunContext:
         """Run (or continue) the flow from the record's position; returns the final action."""
         token = _current.set(self)
         self._loop = asyncio.get_running_loop()
+        spans = self.spans = spans_for_run(self.run_id)
+        span = None if spans is None else spans.run(self.flow.name)
+        action: Action | None = None
         try:
-            return await self.run_flow(self.flow, self.flow.params, self.record.position or None)
+            action = await self.run_flow(self.flow, self.flow.params, self.record.position or None)
+            return action
+        except Paused:
+            action = INPUT_REQUIRED
+            raise
+        except Exception as error:
+            if span is not None and not isinstance(error, OutOfBudget):
+                span.fail(error)
+            raise
         finally:
             _current.reset(token)
+            if span is not None:
+                span.end(action)
             await self.flush_artifacts()
 
     async def run_flow(
@@ -140,7 +137,7 @@ class RunContext:
         ids, by_id = flow.node_ids()
         if position:
             head = position[0]
-            node = _node_by_id(flow, by_id, head.get("node"), self.run_id)
+            node = node_by_id(flow, by_id, head.get("node"), self.run_id)
             frame, inner = Frame(head.get("node"), head.get("last"), prep), position[1:] or None
         else:
             node, frame, inner = flow.start_node, Frame(None, None, prep), None
@@ -201,32 +198,49 @@ class RunContext:
         qualified = "/".join((*self.prefix, node_id)) if self.prefix else node_id
         record = self.record
         if record.since_input >= self.run_limit:
-            raise StepLimitError(self.run_limit, self.cycle(qualified))
+            raise StepLimitError(self.run_limit, repeating_cycle(self.record.trace, qualified))
         if len(self.frames) > self.top_frames and frame.count >= flow.max_steps:
-            raise StepLimitError(flow.max_steps, self.cycle(qualified))
+            raise StepLimitError(flow.max_steps, repeating_cycle(self.record.trace, qualified))
         if self.budget is not None:
             self.budget -= 1
         record.steps += 1
         record.since_input += 1
         self.leaves += 1
         frame.count += 1
+        # Hook calls, their updates and the trace entry are made inline (no notify, no dataclass __init__).
         hook = self.on_status_update
+        span = None if self.spans is None else self.spans.node(qualified)
+        started, action = _clock(), None
         try:
-            if hook is not None:
-                pending = self.notify(StatusUpdate(qualified, "working", f"{qualified} is working", record.steps, record.shared))
-                if pending is not None:
-                    await pending
-            action = await node._run_lifecycle_steps(self, record.shared, params)
-            if hook is not None:
-                state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
-                pending = self.notify(StatusUpdate(qualified, state, f"{qualified} returned {action!r}", record.steps, record.shared))
-                if pending is not None:
-                    await pending
-        except Exception as error:
-            action = await self.failed(node, qualified, error)
-        # tuple.__new__ builds the TraceStep without the Python-level namedtuple __new__.
-        step = self.last_step = _new_tuple(TraceStep, (record.steps, qualified, action))
+            try:
+                if hook is not None:
+                    update = _new(StatusUpdate)
+                    update.node, update.state, update.message = qualified, "working", f"{qualified} is working"
+                    update.step, update.shared, update.item = record.steps, record.shared, None
+                    pending = hook(update)
+                    if pending is not None and _isawaitable(pending):
+                        await pending
+                action = await node._run_lifecycle_steps(self, record.shared, params)
+                if hook is not None:
+                    state: StatusState = "paused" if action == INPUT_REQUIRED else "completed"
+                    update = _new(StatusUpdate)
+                    update.node, update.state, update.message = qualified, state, f"{qualified} returned {action!r}"
+                    update.step, update.shared, update.item = record.steps, record.shared, None
+                    pending = hook(update)
+                    if pending is not None and _isawaitable(pending):
+                        await pending
+            except Exception as error:
+                action = await self.failed(node, qualified, error, started, span)
+        finally:
+            if span is not None:
+                span.end(action)
+        ended = _clock()
+        step = self.last_step = _new(TraceStep)
+        step.step, step.node, step.action = record.steps, qualified, action
+        step.started_at, step.duration_ms = self.epoch + started, (ended - started) * 1000.0
         record.trace.append(step)
+        if self.debug:
+            log_step(self.run_id, qualified, action, step.duration_ms)
         return action
 
     async def run_subflow(
@@ -241,33 +255,41 @@ class RunContext:
         """A sub-flow used as a node; its steps count against the enclosing level too."""
         qualified = self.qualify(node_id)
         before = self.leaves
+        span = None if self.spans is None else self.spans.node(qualified)
+        started, action = _clock(), None
         self.prefix.append(node_id)
         try:
-            action = await self.run_flow(sub, defaults, inner)
-        except Exception as error:
-            self.prefix.pop()
-            action = await self.failed(sub, qualified, error)
-        else:
-            self.prefix.pop()
+            try:
+                action = await self.run_flow(sub, defaults, inner)
+            except Exception as error:
+                self.prefix.pop()
+                action = await self.failed(sub, qualified, error, started, span)
+            else:
+                self.prefix.pop()
+        finally:
+            if span is not None:
+                span.end(action)
         frame.count += self.leaves - before
-        self.trace(qualified, action)
+        self.trace(qualified, action, started)
         return action
 
-    async def failed(self, node: BaseNode, qualified: str, error: Exception) -> Action:
+    async def failed(self, node: BaseNode, qualified: str, error: Exception, started: float, span: Span | None) -> Action:
         """Route a node failure to its "error" successor, or re-raise it."""
-        if isinstance(error, (Paused, OutOfBudget, *_NOT_ROUTED)):
+        if isinstance(error, (Paused, OutOfBudget)):
             raise error
-        origin = self._failed_at.get(id(error))
+        if span is not None:
+            span.fail(error)
+        if isinstance(error, _NOT_ROUTED):
+            raise error
+        origin = self.failed_at.get(id(error))
         if origin is None:
-            origin = self._failed_at[id(error)] = qualified
-            logger.error(
-                "node %s failed in run %s: %s: %s", qualified, self.run_id, type(error).__name__, error
-            )
+            origin = self.failed_at[id(error)] = qualified
             if self.on_status_update is not None:
                 await self.status(qualified, "failed", f"{type(error).__name__}: {error}")
         if ERROR not in node.successors:
-            self.trace(qualified, None)
+            self.trace(qualified, None, started)
             raise error
+        log_handled(self.run_id, origin, error)
         self.shared["__error"] = {"node": origin, "type": type(error).__name__, "message": str(error)}
         return ERROR
 
@@ -276,10 +298,14 @@ class RunContext:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
-    def trace(self, node: str, action: Action | None) -> None:
-        step = _new_tuple(TraceStep, (self.record.steps, node, action))
+    def trace(self, node: str, action: Action | None, started: float | None = None) -> None:
+        """Append a step to the trace, timed from ``started`` (a ``perf_counter`` reading; now if not given)."""
+        ended = _clock()
+        started = ended if started is None else started
+        self.last_step = step = TraceStep(self.record.steps, node, action, self.epoch + started, (ended - started) * 1000.0)
         self.record.trace.append(step)
-        self.last_step = step
+        if self.debug:
+            log_step(self.run_id, node, action, step.duration_ms)
 
     async def checkpoint(self, status: str) -> None:
         """Save where the run stands (no-op without persistence)."""
@@ -315,11 +341,7 @@ class RunContext:
         await self.status(node, "working", f"{node}: item {index + 1} of {total}: {shown}", index)
 
     def notify(self, update: StatusUpdate) -> Awaitable[Any] | None:
-        """Call the status hook; what is left to await for an async hook, else ``None``.
-
-        A plain function, not a coroutine: it runs twice per step, and a coroutine per call
-        would cost more than a sync hook itself.
-        """
+        """Call the status hook; what is left to await for an async hook, else ``None``."""
         result = self.on_status_update(update)  # type: ignore[misc]
         if result is not None and inspect.isawaitable(result):
             return result
@@ -364,36 +386,5 @@ class RunContext:
         if pending is not None:
             await pending
 
-    def cycle(self, upcoming: str) -> list[str]:
-        """The repeating tail of the trace, closed by the node about to run."""
-        seq = [step.node for step in self.record.trace[-64:]] + [upcoming]
-        for period in range(1, len(seq) // 2 + 1):
-            if all(seq[-i] == seq[-i - period] for i in range(1, period + 1)):
-                return seq[-period - 1 :]
-        return seq[-2:]
 
-
-def route(node: BaseNode, node_id: str, action: Action) -> BaseNode | None:
-    """The successor for ``action``; ``None`` ends the flow; unwired actions are errors."""
-    successors = node.successors
-    nxt = successors.get(action)
-    if nxt is not None or action == COMPLETE:
-        return nxt
-    others = [a for a in successors if a != ERROR and a != INPUT_REQUIRED]
-    if not others:
-        return None
-    raise UnknownActionError(node_id, action, others)
-
-
-def _node_by_id(flow: Flow, by_id: dict[str, BaseNode], node_id: Any, run_id: str) -> BaseNode | None:
-    if node_id is None:
-        return None
-    try:
-        return by_id[node_id]
-    except KeyError:
-        raise PersistenceError(
-            f"run {run_id!r} was saved at node {node_id!r}, which flow {flow.name!r} no longer "
-            f"has (its nodes: {', '.join(by_id)}). Resume it with the flow that started it, "
-            f"or delete the run."
-        ) from None
-
+__all__ = ["Frame", "OutOfBudget", "Paused", "RunContext"]

@@ -13,7 +13,8 @@ The tree::
     ├── WiringError (ValueError)        an action wired twice, or an empty action
     ├── ActionTypeError (TypeError)     an action that is not a string
     ├── BatchItemsError (TypeError)     a batch node's or BatchFlow's prepare returned no iterable
-    └── FlowNotExecutableError (TypeError)  ``Flow.execute`` was called directly
+    ├── FlowNotExecutableError (TypeError)  ``Flow.execute`` was called directly
+    └── SignatureError (TypeError)      a lifecycle method that cannot take the runtime's arguments
 
 Misuse errors subclass ``TypeError`` / ``ValueError`` too, so ordinary ``except`` clauses
 catch them. Every message names the thing at fault, shows the value and says how to fix it.
@@ -128,3 +129,7 @@ class FlowNotExecutableError(PocketMeshError, TypeError):
             f"`await flow.run_lifecycle(shared, params)` (the final action), or wire it into "
             f"another flow as a node (a sub-flow)."
         )
+
+
+class SignatureError(PocketMeshError, TypeError):
+    """A node class's lifecycle method cannot take the arguments the runtime passes it."""

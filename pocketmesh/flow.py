@@ -9,7 +9,8 @@ from typing import Any, Mapping
 from .context import OutOfBudget, Paused, RunContext
 from .diagram import to_mermaid
 from .current import current_run
-from .errors import FlowNotExecutableError, PersistenceError, RunFinishedError
+from .errors import FlowNotExecutableError, PersistenceError, RunFinishedError, RunNotFoundError
+from .log import log_run_failed
 from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify
 from .persistence.base import Persistence
@@ -125,6 +126,39 @@ class Flow(BaseNode):
         result = await _finish(ctx, raise_errors=True)
         return result.action or INPUT_REQUIRED
 
+    async def resume(
+        self,
+        run_id: str,
+        values: Mapping[str, Any] | None = None,
+        *,
+        persistence: Persistence,
+        params: Params | None = None,
+        on_status_update: Hook | None = None,
+        on_artifact: Hook | None = None,
+    ) -> RunResult:
+        """Continue the paused or interrupted run ``run_id`` with ``values`` merged into its
+        persisted state (``await flow.resume(run_id, {"input": "Ada"}, persistence=store)``).
+
+        Keys in ``values`` replace the same keys of the saved state; the others are kept.
+        """
+        if values is not None and not isinstance(values, Mapping):
+            raise TypeError(
+                f"resume() merges a dict of new values into the run's state, got {values!r:.80} "
+                f"({type(values).__name__}); e.g. flow.resume(run_id, {{'input': 'yes'}}, persistence=store)."
+            )
+        record = await load_run_record(persistence, run_id)
+        if record is None:
+            raise RunNotFoundError(run_id)
+        continue_record(record, {**record.shared, **(values or {})}, params)
+        ctx = RunContext(
+            self,
+            record,
+            persistence=persistence,
+            on_status_update=on_status_update or self.on_status_update,
+            on_artifact=on_artifact or self.on_artifact,
+        )
+        return await _finish(ctx, raise_errors=False)
+
     async def _start(
         self,
         shared: SharedState | None,
@@ -202,7 +236,8 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         raise
     except Exception as exc:
         action, status, error = None, "failed", exc
-        record.error = {"type": type(exc).__name__, "message": str(exc)}
+        error_id = log_run_failed(ctx.run_id, ctx.failed_at.get(id(exc)), exc)
+        record.error = {"type": type(exc).__name__, "message": str(exc), "id": error_id}
     record.action = action
     if status in ("completed", "failed"):
         record.status = status
@@ -216,6 +251,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         shared=record.shared,
         trace=record.trace,
         error=error,
+        error_id=None if record.error is None else record.error.get("id"),
     )
     if has_observers():
         notify(ctx.flow, result)

@@ -9,8 +9,10 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Callable, NamedTuple, TypeVar
 
 from . import clock
+from .attempts import attempt_once, log_failed_attempt
 from .current import current_run
 from .errors import ActionTypeError, BatchItemsError, WiringError
+from .signatures import check_signatures
 from .threads import call, run_sync
 from .types import DEFAULT_ACTION, Action, Params, SharedState, WaitSeconds
 
@@ -100,6 +102,7 @@ class BaseNode:
     wait_seconds: WaitSeconds = 0
     parallel: bool = False
     max_concurrency: int | None = None
+    timeout: float | None = None
     is_flow = False
 
     name = "BaseNode"
@@ -108,6 +111,11 @@ class BaseNode:
         super().__init_subclass__(**kwargs)
         if "name" not in cls.__dict__:
             cls.name = cls.__name__
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        # Here rather than in __init__, which subclasses may override without calling it.
+        check_signatures(cls)
+        return super().__new__(cls)
 
     def __init__(self, *, name: str | None = None) -> None:
         if name is not None:
@@ -154,8 +162,11 @@ class BaseNode:
         wait_seconds: WaitSeconds = 0,
         parallel: bool = False,
         max_concurrency: int | None = None,
+        timeout: float | None = None,
     ) -> BaseNode:
-        """Set retries (total attempts), the wait between them, and batch concurrency."""
+        """Set retries (total attempts), the wait between them, batch concurrency, and the
+        ``timeout`` in seconds of each execution attempt (an overrun raises ``TimeoutError``,
+        a failure like any other: retried, then the fallback and the ``"error"`` edge)."""
         if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 1:
             raise ValueError(
                 f"max_retries must be an int >= 1 (the total number of attempts), "
@@ -170,6 +181,13 @@ class BaseNode:
             )
         if max_concurrency is not None and (not isinstance(max_concurrency, int) or max_concurrency < 1):
             raise ValueError(f"max_concurrency must be None or an int >= 1, got {max_concurrency!r}.")
+        if timeout is not None and (
+            not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or not 0 < timeout < float("inf")
+        ):
+            raise ValueError(
+                f"timeout must be None or a number of seconds > 0, got {timeout!r}; e.g. timeout=30."
+            )
+        self.timeout = timeout
         self.max_retries = max_retries
         self.wait_seconds = wait_seconds
         self.parallel = bool(parallel)
@@ -270,7 +288,7 @@ class BaseNode:
             prep = await run_sync(self.prepare, shared, params)
         if plan.batch:
             result: Any = await self._execute_batch(ctx, prep, shared, params)
-        elif self.max_retries != 1 or plan.fallback:
+        elif self.max_retries != 1 or plan.fallback or self.timeout is not None:
             result = await self._execute_with_retries(prep, shared, params)
         else:
             # One attempt and the default fallback (which re-raises): no retry frame needed.
@@ -301,11 +319,12 @@ class BaseNode:
         attempts = self.max_retries
         for attempt in range(attempts):
             try:
-                return await call(self.execute, prep, shared, params, attempt)
+                return await attempt_once(self, self.execute, (prep, shared, params, attempt))
             except Exception as error:
                 if attempt + 1 >= attempts:
+                    log_failed_attempt(self, attempt, error, None)
                     return await call(self.execute_fallback, prep, error, shared, params, attempt)
-                await self._wait_before_retry(attempt)
+                await self._wait_before_retry(attempt, error)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _execute_item_with_retries(self, item: Any, shared: SharedState, params: Params) -> Any:
@@ -313,16 +332,18 @@ class BaseNode:
         run_item: Callable[..., Any] = self.execute_item  # type: ignore[attr-defined]
         for attempt in range(attempts):
             try:
-                return await call(run_item, item, shared, params, attempt)
+                return await attempt_once(self, run_item, (item, shared, params, attempt))
             except Exception as error:
                 if attempt + 1 >= attempts:
+                    log_failed_attempt(self, attempt, error, None)
                     return await call(self.execute_item_fallback, item, error, shared, params, attempt)
-                await self._wait_before_retry(attempt)
+                await self._wait_before_retry(attempt, error)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _wait_before_retry(self, attempt: int) -> None:
+    async def _wait_before_retry(self, attempt: int, error: BaseException) -> None:
         wait = self.wait_seconds
         seconds = wait(attempt) if callable(wait) else wait
+        log_failed_attempt(self, attempt, error, float(seconds))
         if seconds:
             await clock.sleep(float(seconds))
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,6 +42,8 @@ class RunRecord:
     action: Action | None = None
     error: dict[str, Any] | None = None
     flow: str | None = None
+    updated_at: float | None = None
+    """When the record was last saved (seconds since the epoch; ``None`` on older records)."""
     saved_trace: int = field(default=0, repr=False, compare=False)
     """How many trace entries the backend already holds as rows (fast-path backends only)."""
     _params_json: tuple[Params, str] | None = field(default=None, init=False, repr=False, compare=False)
@@ -52,7 +55,8 @@ class RunRecord:
 
     def to_state(self, *, with_trace: bool = True) -> dict[str, Any]:
         """The JSON object handed to ``Persistence.save_run`` (the trace left out for the
-        fast path, which stores it as rows)."""
+        fast path, which stores it as rows); stamps :attr:`updated_at`."""
+        self.updated_at = time.time()
         state = {
             RECORD_MARKER: RECORD_VERSION,
             "status": self.status,
@@ -64,9 +68,10 @@ class RunRecord:
             "since_input": self.since_input,
             "action": self.action,
             "error": self.error,
+            "updated_at": self.updated_at,
         }
         if with_trace:
-            state["trace"] = [list(t) for t in self.trace]
+            state["trace"] = [t.to_row() for t in self.trace]
         else:
             state[TRACE_ROWS_KEY] = len(self.trace)
         return state
@@ -93,6 +98,7 @@ class RunRecord:
                 action=state.get("action"),
                 error=state.get("error"),
                 flow=state.get("flow"),
+                updated_at=state.get("updated_at"),
             )
         except (KeyError, TypeError) as exc:
             raise PersistenceError(
@@ -187,8 +193,9 @@ def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, s
     return state_text, cached[1]
 
 
-TraceRow = tuple[int, int, str, "Action | None"]
-"""One trace entry as the fast path stores it: (position in the trace, step, node id, action)."""
+TraceRow = tuple[int, int, str, "Action | None", "float | None", "float | None"]
+"""One trace entry as the fast path stores it: (position in the trace, step, node id, action,
+started_at, duration_ms)."""
 
 
 class CheckpointStore(Protocol):
@@ -239,7 +246,7 @@ async def save_run_record(
         if fast is not None:
             step_text = None if step is None else (step[0], step[1], _encode(step[2]))
             trace, start = record.trace, record.saved_trace
-            rows = [(start + i, *entry) for i, entry in enumerate(trace[start:])]
+            rows = [(start + i, *entry.to_row()) for i, entry in enumerate(trace[start:])]
             await fast(record.run_id, state_text, params_text, step_text, rows)
             record.saved_trace = len(trace)
             return

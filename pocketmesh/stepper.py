@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from .errors import RunFinishedError
+from .errors import RunFinishedError, RunNotFoundError
 from .flow import Flow, _finish, continue_record, open_record
 from .context import RunContext
 from .persistence.base import Persistence
 from .results import StepResult
-from .runs import RunRecord
+from .runs import RunRecord, load_run_record
 from .types import Params, SharedState
 
 
@@ -41,6 +41,20 @@ class FlowStepper:
     def done(self) -> bool:
         """True once the run completed or failed."""
         return self.status in ("completed", "failed", "canceled")
+
+    async def load(self) -> SharedState:
+        """Read the persisted run: afterwards :attr:`shared` is the state the next step continues
+        with (add new input to it before stepping a paused run) and :attr:`status` its status."""
+        if self.persistence is None:
+            raise ValueError(
+                f"stepper {self.run_id!r} has no persistence to load from; build it with "
+                f"FlowStepper(flow, persistence=..., run_id=...)."
+            )
+        record = await load_run_record(self.persistence, self.run_id)
+        if record is None:
+            raise RunNotFoundError(self.run_id)
+        self.shared, self.status = record.shared, record.status
+        return record.shared
 
     async def step(self) -> StepResult:
         """Execute the next node; a paused run is resumed with :attr:`shared` as its state."""

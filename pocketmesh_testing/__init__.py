@@ -1,7 +1,7 @@
 """pocketmesh_testing: test pocketmesh flows without a live model.
 
-Installing pocketmesh registers the pytest plugin (``pocketmesh_testing.plugin``); the classes
-here also work outside pytest.
+Installing ``pocketmesh[testing]`` brings the harness and registers the pytest plugin
+(``pocketmesh_testing.plugin``); the classes here also work outside pytest.
 """
 
 from __future__ import annotations

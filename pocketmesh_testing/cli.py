@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from pocketmesh_testing.requirements import install_hint, missing_requirements
 
 
 def add_demo_command(commands: Any) -> None:
@@ -22,7 +25,16 @@ def add_demo_command(commands: Any) -> None:
     demo.set_defaults(handler=_demo)
 
 
+def _harness_missing(command: str) -> bool:
+    if not missing_requirements():
+        return False
+    print(f"pocketmesh {command}: " + install_hint(f"`pocketmesh {command}`"), file=sys.stderr)
+    return True
+
+
 def _demo(args: argparse.Namespace) -> int:
+    if _harness_missing("demo"):
+        return 2
     from pocketmesh_testing.demo import run_main_job
 
     return run_main_job(args.targets or None, scenario_dirs=tuple(args.scenarios or ("scenarios",)), db=args.db)
@@ -41,6 +53,8 @@ def add_gate_command(commands: Any) -> None:
 
 
 def _gate(args: argparse.Namespace) -> int:
+    if _harness_missing("gate"):
+        return 2
     from pocketmesh_testing.properties.gate import main
 
     return main(args.gate_args)

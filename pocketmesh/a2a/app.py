@@ -15,7 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from ..node import BaseNode
 from .auth import ApiKeyAuth, AuthenticateFn, Authenticator, BearerAuth, OwnerContextBuilder, as_authenticator
-from .card import generate_agent_card, skills_for_flows
+from .card import check_card, generate_agent_card, skills_for_flows
 from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
@@ -51,13 +51,20 @@ def create_a2a_app(
     allow_private_push_targets: bool = False,
     push_retry: RetryPolicy | None = None,
     extended_agent_card: ExtendedCard | None = None,
+    expose_errors: bool = False,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``,
     HTTP+JSON under ``/a2a/rest`` and, with ``grpc_port``, gRPC on ``grpc_host:grpc_port``.
 
     Both wire versions answer on the one endpoint: A2A 1.0 methods (header ``A2A-Version: 1.0``)
     and the 0.3 names (``message/send``, ...). Without a card, one is generated with a skill
-    per flow and the URL ``http://127.0.0.1:4000/a2a``. Default persistence: SQLite.
+    per flow and the URL ``http://127.0.0.1:4000/a2a``; a card given without skills gets one
+    skill per flow (see :func:`~pocketmesh.a2a.card.skills_for_flows`). Default persistence:
+    SQLite.
+
+    A failed task tells the client only that it failed, with an error id that the server log
+    repeats beside the traceback; ``expose_errors=True`` sends the exception text as well, for
+    development.
 
     ``auth`` (``BearerAuth(tokens={token: owner})``, ``ApiKeyAuth(keys={key: owner})`` or a
     callable ``request -> owner | None``) makes JSON-RPC require credentials (401 without) and
@@ -104,6 +111,7 @@ def create_a2a_app(
             push_retry=push_retry,
             extended_agent_card=extended_agent_card,
         ),
+        expose_errors=expose_errors,
     )
 
     @asynccontextmanager
@@ -127,12 +135,14 @@ def a2a_server_handler(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    expose_errors: bool = False,
     **options: Any,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth``, ``max_body_size``, ``max_concurrent_turns`` and the transport, push and extended
-    card ``options`` as in :func:`create_a2a_app` (HTTP+JSON under ``<path>/rest``).
+    ``auth``, ``max_body_size``, ``max_concurrent_turns``, ``expose_errors`` and the transport,
+    push and extended card ``options`` as in :func:`create_a2a_app` (HTTP+JSON under
+    ``<path>/rest``).
     """
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
@@ -145,6 +155,7 @@ def a2a_server_handler(
             max_body_size=max_body_size,
             max_concurrent_turns=max_concurrent_turns,
             surface=Surface.from_options(path, **options),
+            expose_errors=expose_errors,
         )
         app.router.routes.extend(parts.routes)
         inner = app.router.lifespan_context
@@ -195,11 +206,13 @@ def build_routes(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    expose_errors: bool = False,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card, JSON-RPC and HTTP+JSON routes, and a coroutine function to call at shutdown."""
     parts = _build(
         flows, agent_card, persistence, rpc_path, auth=auth, max_body_size=max_body_size,
         max_concurrent_turns=max_concurrent_turns, surface=Surface.from_options(rpc_path),
+        expose_errors=expose_errors,
     )
     return parts.routes, parts.close
 
@@ -214,6 +227,7 @@ def _build(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
     surface: Surface,
+    expose_errors: bool = False,
 ) -> A2AParts:
     if not isinstance(flows, Mapping) or not flows:
         raise ValueError(
@@ -229,7 +243,10 @@ def _build(
 
         persistence = SQLitePersistence()
     card = AgentCard()
-    card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL, skills=skills_for_flows(flows)))
+    card.CopyFrom(agent_card or generate_agent_card(name="pocketmesh-agent", url=DEFAULT_URL))
+    if not card.skills:
+        card.skills.extend(skills_for_flows(flows))
+    check_card(card)
     if authenticator is not None:
         authenticator.declare(card)
     extended = surface.declare(card, authenticator)
@@ -239,7 +256,7 @@ def _build(
         # tasks/get) are bounded too, not only the turns.
         persistence = BoundedPersistence(persistence, turns.max_concurrent_turns or DEFAULT_POSTGRES_TURNS)
     handler = PocketMeshRequestHandler(
-        agent_executor=PocketMeshAgentExecutor(flows, persistence, turns=turns),
+        agent_executor=PocketMeshAgentExecutor(flows, persistence, turns=turns, expose_errors=expose_errors),
         task_store=PocketMeshTaskStore(persistence),
         agent_card=card,
         skills=flows,

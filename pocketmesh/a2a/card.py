@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -73,15 +74,49 @@ def generate_agent_card(
 
 
 def skills_for_flows(flows: Mapping[str, BaseNode]) -> list[AgentSkill]:
-    """One skill per flow: id and name from the key, description from the flow's docstring."""
-    skills = []
-    for skill_id, flow in flows.items():
-        doc = (type(flow).__doc__ or "").strip().splitlines()
-        start = getattr(flow, "start_node", None)
-        if start is not None and not doc:
-            doc = (type(start).__doc__ or "").strip().splitlines()
-        skills.append(AgentSkill(id=skill_id, name=skill_id, description=doc[0] if doc else skill_id, tags=[skill_id]))
-    return skills
+    """One skill per flow: id and name from the key, described by :func:`flow_description`."""
+    return [
+        AgentSkill(id=skill_id, name=skill_id, description=flow_description(flow, skill_id), tags=[skill_id])
+        for skill_id, flow in flows.items()
+    ]
+
+
+def flow_description(flow: BaseNode, fallback: str) -> str:
+    """What a flow does, in a line: its ``description`` attribute if set, else the first paragraph
+    of its own class's docstring, else its name; ``fallback`` for a library class under its
+    default name. A library class's docstring (``Flow``'s, say) never describes a user's flow."""
+    described = getattr(flow, "description", None)
+    if isinstance(described, str) and described.strip():
+        return described.strip()
+    cls = type(flow)
+    if not _library_class(cls):
+        doc = inspect.cleandoc(cls.__dict__.get("__doc__") or "")
+        if doc:
+            return " ".join(doc.split("\n\n")[0].split())
+    if flow.name and (not _library_class(cls) or flow.name != cls.__name__):
+        return flow.name
+    return fallback
+
+
+def _library_class(cls: type) -> bool:
+    module = cls.__module__ or ""
+    return module == "pocketmesh" or (module.startswith("pocketmesh.") and not module.startswith("pocketmesh.examples"))
+
+
+def check_card(card: AgentCard) -> None:
+    """Refuse a card missing fields the A2A spec requires (the SDK would warn on every request
+    that serves it), naming them."""
+    from a2a.utils.errors import InvalidParamsError
+    from a2a.utils.proto_utils import validate_proto_required_fields
+
+    try:
+        validate_proto_required_fields(card)
+    except InvalidParamsError as exc:
+        missing = [str(problem.get("field")) for problem in (exc.data or {}).get("errors", [])]
+        raise ValueError(
+            f"agent card {card.name!r} lacks fields the A2A spec requires: {', '.join(missing)}; "
+            f"make it with generate_agent_card(name=..., url=..., version=...), or set them."
+        ) from None
 
 
 def _capabilities(value: AgentCapabilities | Mapping[str, Any] | None) -> AgentCapabilities:

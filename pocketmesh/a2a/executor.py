@@ -5,6 +5,11 @@ resumes it; the reply is built from the final response parts the run leaves in s
 A streamed send reports a working status per node; a blocking send, which answers with the
 final task only, skips them (each would be one more task save).
 
+A failed turn tells the client only that it failed, with an error id; the exception text and
+traceback go to the server log under that id (``expose_errors=True`` sends the text too, for
+development). Artifacts a node emits as a plain JSON dict (no ``parts``) reach the client as
+one data part, so a flow behaves the same in-process and served.
+
 Each message is applied once, even when a client sends it again because a server died before
 answering: the task's history names the messages it has, and the run record names the last
 message a turn was run for, so a message whose turn finished (but whose answer was never
@@ -29,6 +34,7 @@ from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Task, TaskState, TaskStatus
 
 from ..errors import PocketMeshError, RunNotFoundError
+from ..log import new_error_id
 from ..node import BaseNode
 from ..runs import RunRecord, cancel_run, load_run_record
 from . import keys
@@ -96,7 +102,12 @@ class PocketMeshAgentExecutor(AgentExecutor):
     """Runs the flow of the requested skill for each message, pausing and resuming per task."""
 
     def __init__(
-        self, flows: Mapping[str, BaseNode], persistence: Persistence, *, turns: TurnLocks | None = None
+        self,
+        flows: Mapping[str, BaseNode],
+        persistence: Persistence,
+        *,
+        turns: TurnLocks | None = None,
+        expose_errors: bool = False,
     ) -> None:
         if not flows:
             raise ValueError("flows must name at least one flow, e.g. flows={'greet': Flow(GreetNode())}.")
@@ -104,6 +115,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
         self.persistence = persistence
         self.default_skill = next(iter(self.flows))
         self.turns = turns if turns is not None else TurnLocks(persistence)
+        self.expose_errors = expose_errors
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Apply one incoming message to its task: start, resume, or re-answer a repeat."""
@@ -202,10 +214,18 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 on_artifact=events.on_artifact,
             )
         except PocketMeshError as error:
-            logger.warning("task %s failed before its flow could run: %s", task_id, error)
-            await updater.failed(self._agent_text(updater, f"{type(error).__name__}: {error}"))
+            error_id = new_error_id()
+            logger.error(
+                "task %s failed before its flow could run (error id %s): %s: %s",
+                task_id, error_id, type(error).__name__, error, exc_info=error,
+                extra={"run_id": task_id, "error_id": error_id},
+            )
+            failure = {"type": type(error).__name__, "message": str(error), "id": error_id}
+            await updater.failed(self._agent_text(updater, self._failure_text(failure)))
             return
-        failure = None if result.error is None else {"type": type(result.error).__name__, "message": str(result.error)}
+        failure = None
+        if result.error is not None:
+            failure = {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
         await self._answer(updater, result.status, result.shared, failure, turn)
 
     async def _answer(
@@ -227,8 +247,20 @@ class PocketMeshAgentExecutor(AgentExecutor):
         elif status == "canceled":
             await updater.cancel(reply)
         else:
-            text = f"{error.get('type')}: {error.get('message')}" if error else "the flow failed"
-            await updater.failed(self._agent_text(updater, text))
+            await updater.failed(self._agent_text(updater, self._failure_text(error)))
+
+    def _failure_text(self, error: Mapping[str, Any] | None) -> str:
+        """What the client is told about a failed turn: the error id, and with ``expose_errors``
+        the exception too. The log has the traceback under the same id."""
+        error = error or {}
+        error_id = error.get("id")
+        if error_id is None:
+            # A record saved before failures had ids: log it now, so the id leads somewhere.
+            error_id = new_error_id()
+            logger.error("a task failed (error id %s): %s: %s", error_id, error.get("type"), error.get("message"))
+        if self.expose_errors:
+            return f"{error.get('type')}: {error.get('message')} (error id {error_id})"
+        return f"The agent failed to handle this message (error id {error_id}); its operators can look the id up in the server log."
 
     @staticmethod
     def _shared_for(
@@ -316,11 +348,16 @@ class _RunEvents:
             await self.updater.update_status(TaskState.TASK_STATE_WORKING, metadata={"pocketmesh": meta})
 
     async def on_artifact(self, artifact: Any) -> None:
-        if not isinstance(artifact, Mapping) or not isinstance(artifact.get("parts"), list):
+        if not isinstance(artifact, Mapping):
             raise ValueError(
-                f"an artifact is a dict with 'parts' (and usually 'artifactId'), got {artifact!r:.80}; "
-                f"e.g. emit_artifact({{'artifactId': 'answer', 'parts': [create_text_part('...')]}})."
+                f"an artifact is a dict: a JSON object (sent as one data part) or one with 'parts' "
+                f"(and usually 'artifactId'), got {artifact!r:.80} ({type(artifact).__name__}); e.g. "
+                f"emit_artifact({{'score': 0.9}}) or emit_artifact({{'artifactId': 'answer', 'parts': [create_text_part('...')]}})."
             )
+        if "parts" not in artifact:
+            artifact = {"parts": [{"kind": "data", "data": dict(artifact)}]}
+        elif not isinstance(artifact["parts"], list):
+            raise ValueError(f"an artifact's 'parts' must be a list of parts, got {artifact['parts']!r:.80}.")
         artifact_id = str(artifact.get("artifactId") or uuid.uuid4())
         append = artifact_id in self.known_artifacts
         self.known_artifacts.add(artifact_id)

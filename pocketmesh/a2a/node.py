@@ -9,7 +9,7 @@ from ..node import BaseNode
 from ..types import SharedState
 from . import keys
 from .parts import Part, create_data_part, create_file_part, create_text_part, is_data_part
-from .convert import part_from_dict
+from .convert import part_from_dict, text_of
 
 
 class A2ABaseNode(BaseNode):
@@ -38,6 +38,10 @@ class A2ABaseNode(BaseNode):
         """The parts of the incoming message (empty without one)."""
         message = self.get_incoming_message(shared)
         return list(message.get("parts") or []) if message else []
+
+    def get_incoming_text(self, shared: SharedState) -> str:
+        """The text parts of the incoming message, joined by newlines (``""`` without any)."""
+        return text_of(self.get_incoming_parts(shared))
 
     def get_incoming_data_part(self, shared: SharedState) -> Part | None:
         """The first data part of the incoming message, or ``None``."""

@@ -4,11 +4,15 @@ streaming answer that emits each token as an artifact chunk.
 The client is made on first use (``openai.AsyncOpenAI()`` reads ``OPENAI_API_KEY`` and
 ``OPENAI_BASE_URL``) and reused per event loop; the model comes from the ``model`` param,
 else ``POCKETMESH_MODEL``, else ``gpt-4o-mini``. Serve with ``pocketmesh serve pocketmesh.examples.llm:flows``.
+
+The ``openai`` package is not a runtime dependency: it comes with ``pocketmesh[testing]``
+(whose fake LLM these examples are tested against), or ``pip install openai``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import weakref
 from typing import Any
@@ -17,6 +21,12 @@ from pocketmesh import Flow
 from pocketmesh.a2a import A2ABaseNode
 
 DEFAULT_MODEL = "gpt-4o-mini"
+
+if importlib.util.find_spec("openai") is None:
+    raise ImportError(
+        "pocketmesh.examples.llm calls models through the openai package, which is not installed; "
+        "install it with: pip install 'pocketmesh[testing]' (or pip install openai)"
+    )
 
 
 def model_for(params: dict[str, Any]) -> str:

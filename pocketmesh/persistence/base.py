@@ -14,8 +14,9 @@ TRACE_ROWS_KEY = "trace_rows"
 """In a record saved through a built-in backend's fast path (``save_checkpoint``): how many
 trace entries the backend keeps as rows instead of inside the record."""
 
-TraceRow = tuple[int, int, str, "str | None"]
-"""(position in the trace, step, node id, action), as the runtime's fast path hands them over."""
+TraceRow = tuple[int, int, str, "str | None", "float | None", "float | None"]
+"""(position in the trace, step, node id, action, started_at, duration_ms), as the runtime's
+fast path hands them over."""
 
 
 def has_trace_rows(state: Any) -> bool:
@@ -24,7 +25,7 @@ def has_trace_rows(state: Any) -> bool:
 
 
 def merge_trace(state: Any, rows: Sequence[Sequence[Any]]) -> tuple[Any, int]:
-    """A record saved without its trace, with ``rows`` (``[seq, step, node, action]``) put back.
+    """A record saved without its trace, with ``rows`` (``[seq, step, node, action, ...]``) put back.
 
     Returns the state and how many trace entries it keeps as rows (0 for a plain state).
     """

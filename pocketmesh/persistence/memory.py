@@ -6,7 +6,7 @@ import json
 from typing import Any, Sequence
 
 from ..types import Params
-from .base import TRACE_ROWS_KEY, has_trace_rows
+from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows
 
 
 class InMemoryPersistence:
@@ -66,7 +66,7 @@ class InMemoryPersistence:
         state_json: str,
         params_json: str,
         step: tuple[str, str, str] | None,
-        trace_rows: Sequence[tuple[int, int, str, str | None]] = (),
+        trace_rows: Sequence[TraceRow] = (),
     ) -> None:
         """Save a step, the new trace entries and the state they led to at once (already
         JSON-encoded; the state without its trace, which ``load_run`` puts back)."""

@@ -2,7 +2,7 @@
 
 Needs the ``postgres`` extra (``pip install 'pocketmesh[postgres]'``, psycopg 3).
 Three tables, ``<prefix>_runs``, ``<prefix>_steps`` and ``<prefix>_trace``, are created on
-first use.
+first use (and a trace table made before steps were timed gets its timing columns).
 """
 
 from __future__ import annotations
@@ -152,8 +152,7 @@ class PostgresPersistence:
         if step is not None:
             args += [run_id, *step]
         if trace_rows:
-            seqs, steps, nodes, actions = (list(column) for column in zip(*trace_rows))
-            args += [run_id, seqs, steps, nodes, actions]
+            args += [run_id, *(list(column) for column in zip(*trace_rows))]
         args += [run_id, state_json, params_json]
         query = self._sql.checkpoint(step is not None, bool(trace_rows))
         await self._execute(query, tuple(args))
@@ -345,6 +344,7 @@ class _Statements:
                 " action TEXT,"
                 " PRIMARY KEY (run_id, seq))"
             ),
+            q("ALTER TABLE {trace} ADD COLUMN IF NOT EXISTS started_at FLOAT8, ADD COLUMN IF NOT EXISTS duration_ms FLOAT8"),
         ]
         self.upsert_run = q(
             "INSERT INTO {runs} (run_id, state, params) VALUES (%s, %s::{json}, %s::{json}) "
@@ -357,10 +357,10 @@ class _Statements:
             "ON CONFLICT (run_id, step_id, node_name) DO UPDATE SET result = excluded.result"
         )
         self.append_trace = q(
-            "INSERT INTO {trace} (run_id, seq, step, node, action) "
-            "SELECT %s, * FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::text[]) "
-            "ON CONFLICT (run_id, seq) DO UPDATE SET step = excluded.step, "
-            "node = excluded.node, action = excluded.action"
+            "INSERT INTO {trace} (run_id, seq, step, node, action, started_at, duration_ms) SELECT %s, * "
+            "FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[]) "
+            "ON CONFLICT (run_id, seq) DO UPDATE SET step = excluded.step, node = excluded.node, "
+            "action = excluded.action, started_at = excluded.started_at, duration_ms = excluded.duration_ms"
         )
         # One statement is one transaction: a step, its trace rows and the state land together.
         self._checkpoints = {
@@ -380,7 +380,7 @@ class _Statements:
         }
         self.load_run = q(
             "SELECT r.state::text, (SELECT json_agg(json_build_array(t.seq, t.step, t.node, "
-            "t.action))::text FROM {trace} t WHERE t.run_id = r.run_id) "
+            "t.action, t.started_at, t.duration_ms))::text FROM {trace} t WHERE t.run_id = r.run_id) "
             "FROM {runs} r WHERE r.run_id = %s"
         )
         self.list_runs = q("SELECT run_id FROM {runs} ORDER BY seq")

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
 from ..types import Params
-from .base import TRACE_ROWS_KEY, has_trace_rows
+from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows
 
 T = TypeVar("T")
 
@@ -41,9 +41,14 @@ CREATE TABLE IF NOT EXISTS pocketmesh_trace (
     step INTEGER NOT NULL,
     node TEXT NOT NULL,
     action TEXT,
+    started_at REAL,
+    duration_ms REAL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 """
+
+_TRACE_TIMINGS = ("started_at", "duration_ms")
+"""Columns files written before steps were timed lack; they are added on first use."""
 
 _UPSERT_RUN = (
     "INSERT INTO pocketmesh_runs (run_id, state, params) VALUES (?, ?, ?) "
@@ -54,7 +59,10 @@ _UPSERT_STEP = (
     "INSERT OR REPLACE INTO pocketmesh_steps (run_id, step_id, node_name, result) "
     "VALUES (?, ?, ?, ?)"
 )
-_APPEND_TRACE = "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, node, action) VALUES (?, ?, ?, ?, ?)"
+_APPEND_TRACE = (
+    "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, node, action, started_at, duration_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
 
 Statement = tuple[str, Sequence[Any]]
 Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
@@ -148,7 +156,7 @@ class SQLitePersistence:
         state_json: str,
         params_json: str,
         step: tuple[str, str, str] | None,
-        trace_rows: Sequence[tuple[int, int, str, str | None]] = (),
+        trace_rows: Sequence[TraceRow] = (),
     ) -> None:
         """Save a step, the new trace entries and the state they led to in one transaction.
 
@@ -313,6 +321,10 @@ class SQLitePersistence:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(pocketmesh_trace)")}
+                for column in _TRACE_TIMINGS:
+                    if column not in columns:
+                        conn.execute(f"ALTER TABLE pocketmesh_trace ADD COLUMN {column} REAL")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -341,7 +353,8 @@ class SQLitePersistence:
             return state, 0
         count = state.pop(TRACE_ROWS_KEY)
         rows = conn.execute(
-            "SELECT step, node, action FROM pocketmesh_trace WHERE run_id = ? AND seq < ? ORDER BY seq",
+            "SELECT step, node, action, started_at, duration_ms FROM pocketmesh_trace "
+            "WHERE run_id = ? AND seq < ? ORDER BY seq",
             (run_id, count),
         ).fetchall()
         state["trace"] = [list(r) for r in rows]

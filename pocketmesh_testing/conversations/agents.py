@@ -310,6 +310,8 @@ class InProcessAgent(Agent):
         agent_card: Any = None,
         persistence: Persistence | None = None,
         transport: str | None = None,
+        *,
+        expose_errors: bool = False,
     ) -> None:
         super().__init__()
         if transport is not None and transport.strip().upper() == "GRPC":
@@ -321,7 +323,9 @@ class InProcessAgent(Agent):
         self.flows = dict(flows)
         # In-memory by default: a test's tasks should not outlive it or touch ./pocketmesh.sqlite.
         self.persistence = persistence if persistence is not None else InMemoryPersistence()
-        self.app = create_a2a_app(self.flows, agent_card=agent_card, persistence=self.persistence)
+        self.app = create_a2a_app(
+            self.flows, agent_card=agent_card, persistence=self.persistence, expose_errors=expose_errors
+        )
         self._lifespan: Lifespan | None = None
 
     async def _connect(self) -> None:
@@ -365,11 +369,18 @@ class RemoteAgent(Agent):
 
 
 def a2a_agent(
-    flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None, transport: str | None = None
+    flows: Mapping[str, BaseNode],
+    agent_card: Any = None,
+    persistence: Persistence | None = None,
+    transport: str | None = None,
+    *,
+    expose_errors: bool = False,
 ) -> InProcessAgent:
     """Serve ``flows`` in-process over the real A2A app (in-memory persistence unless given);
-    ``transport="HTTP+JSON"`` talks to it over HTTP+JSON instead of JSON-RPC."""
-    return InProcessAgent(flows, agent_card, persistence, transport)
+    ``transport="HTTP+JSON"`` talks to it over HTTP+JSON instead of JSON-RPC, and
+    ``expose_errors=True`` puts a failed turn's exception text in its reply, as served agents
+    do with ``--expose-errors``."""
+    return InProcessAgent(flows, agent_card, persistence, transport, expose_errors=expose_errors)
 
 
 def remote_agent(

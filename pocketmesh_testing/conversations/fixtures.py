@@ -1,5 +1,5 @@
 """The conversations room's fixtures: A2A agents and shared-state snapshots; ``plugin.py``
-registers this module."""
+registers this module when the harness is installed."""
 
 from __future__ import annotations
 
@@ -21,16 +21,21 @@ RemoteFactory = Callable[..., "RemoteAgent"]
 
 @pytest_asyncio.fixture
 async def a2a_agent() -> AsyncIterator[AgentFactory]:
-    """A factory: ``agent = a2a_agent(flows, agent_card=None, persistence=None, transport=None)``, served
-    in-process, closed after the test."""
+    """A factory: ``agent = a2a_agent(flows, agent_card=None, persistence=None, transport=None,
+    expose_errors=False)``, served in-process, closed after the test."""
     made: list[InProcessAgent] = []
 
     from pocketmesh_testing.conversations.agents import a2a_agent as serve
 
     def make(
-        flows: Mapping[str, BaseNode], agent_card: Any = None, persistence: Persistence | None = None, transport: str | None = None
+        flows: Mapping[str, BaseNode],
+        agent_card: Any = None,
+        persistence: Persistence | None = None,
+        transport: str | None = None,
+        *,
+        expose_errors: bool = False,
     ) -> InProcessAgent:
-        agent = serve(flows, agent_card, persistence, transport)
+        agent = serve(flows, agent_card, persistence, transport, expose_errors=expose_errors)
         made.append(agent)
         return agent
 

@@ -17,7 +17,7 @@
   memory addresses (``0x7f...``) become ``<address>``;
 - equal values get equal placeholders, numbered by first appearance in a walk over sorted
   keys, so the result never depends on dict order or ``PYTHONHASHSEED``; sets are sorted,
-  tuples (trace steps) become lists, dataclasses become dicts.
+  tuples and trace steps become lists (a step's timings left out), dataclasses become dicts.
 
 :class:`SharedStateSnapshotExtension` is the syrupy extension behind the ``shared_snapshot``
 fixture: one pretty JSON file per assertion, under ``__snapshots__/<test module>/``.
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from syrupy.extensions.json import JSONSnapshotExtension
+
+from pocketmesh import TraceStep
 
 __all__ = ["Normaliser", "SharedStateSnapshotExtension", "dumps", "normalise"]
 
@@ -97,7 +99,7 @@ class Normaliser:
         if isinstance(value, (set, frozenset)):
             items = [self(v) for v in value]
             return sorted(items, key=lambda v: json.dumps(v, sort_keys=True))
-        if isinstance(value, (list, tuple)):
+        if isinstance(value, (list, tuple, TraceStep)):
             return [self(v) for v in value]
         if isinstance(value, uuid.UUID):
             return self.placeholder("uuid", str(value))

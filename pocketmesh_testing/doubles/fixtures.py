@@ -1,5 +1,5 @@
 """The doubles room's fixtures: the fake LLM, cassettes and persistence backends; ``plugin.py``
-registers this module."""
+registers this module when the harness is installed."""
 
 from __future__ import annotations
 

@@ -114,6 +114,7 @@ async def serving(
     persistence: Any = None,
     port: int | None = None,
     card_options: Mapping[str, Any] | None = None,
+    card: Any = None,
     **app_options: Any,
 ) -> AsyncIterator[Served]:
     """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body (``app_options``: auth, ...;
@@ -121,7 +122,9 @@ async def serving(
     port = port or free_port()
     persistence = persistence if persistence is not None else InMemoryPersistence()
     base = f"http://127.0.0.1:{port}"
-    card = generate_agent_card(name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows), **(card_options or {}))
+    card = card or generate_agent_card(
+        name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows), **(card_options or {})
+    )
     app = create_a2a_app(flows, agent_card=card, persistence=persistence, **app_options)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())

@@ -27,7 +27,8 @@ async def test_each_prefix_gets_its_answer(a2a_agent: Any) -> None:
 
 
 async def test_streams_announce_the_task_then_work_then_end(a2a_agent: Any) -> None:
-    events = await a2a_agent(tck.flows).conversation().stream("x", message_id="tck-stream-artifact-chunked-1")
+    reply = await a2a_agent(tck.flows).conversation().stream("x", message_id="tck-stream-artifact-chunked-1")
+    events = reply.events
     assert [(e.kind, e.state) for e in events] == [
         ("task", "submitted"),
         ("status-update", "working"),
@@ -36,7 +37,7 @@ async def test_streams_announce_the_task_then_work_then_end(a2a_agent: Any) -> N
         ("artifact-update", None),
         ("status-update", "completed"),
     ]
-    assert events.chunks == ["chunk-1 ", "chunk-2"] and [e.append for e in events[3:5]] == [False, True]
+    assert reply.chunks == ["chunk-1 ", "chunk-2"] and [e.append for e in events[3:5]] == [False, True]
 
 
 def test_the_extended_card_adds_a_skill_to_the_public_one() -> None:
