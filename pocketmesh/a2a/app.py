@@ -18,6 +18,7 @@ from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
 from .locks import DEFAULT_POSTGRES_TURNS, BoundedPersistence, TurnLocks, default_turn_limit
+from .messages import DEFAULT_MAX_HISTORY_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MessageLimits
 from .task_store import PocketMeshTaskStore
 
 if TYPE_CHECKING:
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 RPC_PATH = "/a2a"
 DEFAULT_URL = "http://127.0.0.1:4000" + RPC_PATH
+DEFAULT_CARD_CACHE_CONTROL = "public, max-age=300"
+"""The card rarely changes; caches may keep it five minutes and revalidate with its ETag."""
 
 Auth = BearerAuth | ApiKeyAuth | Authenticator | AuthenticateFn | None
 """What ``auth=`` accepts: a built-in scheme, any :class:`~pocketmesh.a2a.auth.Authenticator`,
@@ -40,6 +43,9 @@ def create_a2a_app(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_history_size: int | None = DEFAULT_MAX_HISTORY_SIZE,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``.
 
@@ -50,8 +56,12 @@ def create_a2a_app(
     ``auth`` (``BearerAuth(tokens={token: owner})``, ``ApiKeyAuth(keys={key: owner})`` or a
     callable ``request -> owner | None``) makes JSON-RPC require credentials (401 without) and
     scopes every task to its owner; the card stays public and declares the scheme. Bodies over
-    ``max_body_size`` bytes (default 1 MiB) are refused with -32600. See
-    :mod:`pocketmesh.a2a.endpoint` for every refusal and its code.
+    ``max_body_size`` bytes (default 1 MiB) are refused with -32600; a message over
+    ``max_message_size`` bytes (default 1 MiB), or one that would take its task's history over
+    ``max_history_size`` bytes (default 8 MiB), with -32602 (``None``: no limit). See
+    :mod:`pocketmesh.a2a.endpoint` and :mod:`pocketmesh.a2a.messages` for every refusal and its
+    code. JSON-RPC also answers at ``/a2a/``; the card is sent with ``Cache-Control:
+    card_cache_control`` (default ``public, max-age=300``) and an ``ETag``.
 
     Several servers may share one store (replicas behind one address): the turns of a task are
     serialized across them with the backend's per-run lock (PostgreSQL, Redis) or, for servers
@@ -67,6 +77,8 @@ def create_a2a_app(
         auth=auth,
         max_body_size=max_body_size,
         max_concurrent_turns=max_concurrent_turns,
+        limits=MessageLimits(max_message_size, max_history_size),
+        card_cache_control=card_cache_control,
     )
 
     @asynccontextmanager
@@ -87,11 +99,15 @@ def a2a_server_handler(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_history_size: int | None = DEFAULT_MAX_HISTORY_SIZE,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth``, ``max_body_size`` and ``max_concurrent_turns`` as in :func:`create_a2a_app`.
+    The options as in :func:`create_a2a_app`.
     """
+    limits = MessageLimits(max_message_size, max_history_size)
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
         routes, close = build_routes(
@@ -102,6 +118,8 @@ def a2a_server_handler(
             auth=auth,
             max_body_size=max_body_size,
             max_concurrent_turns=max_concurrent_turns,
+            limits=limits,
+            card_cache_control=card_cache_control,
         )
         app.router.routes.extend(routes)
         inner = app.router.lifespan_context
@@ -129,6 +147,8 @@ def build_routes(
     auth: Auth = None,
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
+    limits: MessageLimits | None = None,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card and JSON-RPC routes, and a coroutine function to call at shutdown."""
     if not isinstance(flows, Mapping) or not flows:
@@ -159,12 +179,17 @@ def build_routes(
         agent_card=card,
         skills=flows,
         turns=turns,
+        limits=limits,
     )
     endpoint = JsonRpcEndpoint(
         create_dispatcher(handler, OwnerContextBuilder()), max_body_size=max_body_size, auth=authenticator
     )
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(card),
+        *create_agent_card_routes(card, cache_control=card_cache_control),
         Route(rpc_path, endpoint=endpoint.handle, methods=["POST"]),
     ]
+    if not rpc_path.endswith("/"):
+        # Some clients post to the card's URL plus a slash; Starlette would answer a redirect
+        # with an empty body, which a JSON-RPC client cannot follow with its POST.
+        routes.append(Route(rpc_path + "/", endpoint=endpoint.handle, methods=["POST"]))
     return routes, handler.aclose

@@ -15,8 +15,9 @@ not an object (including batches), bad ``jsonrpc`` / ``id``  -32600       200
 unknown method                                              -32601       200
 ``A2A-Version`` missing for a 1.0 method, 1.x on a 0.3      -32009       200
 name, or a version this server does not speak
-``params`` missing (where required), not an object, or of   -32602       200
-the wrong shape
+``params`` missing (where required), not an object, of the  -32602       200
+wrong shape, or with a bad field (:mod:`.fields`); a message
+:mod:`.messages` refuses (checked in the request handler)
 unknown task, or another owner's task                       -32001       200
 ==========================================================  ===========  ======
 

@@ -3,7 +3,7 @@
 One A2A task is one flow run (run id = task id). A message to a task whose run is paused
 resumes it; the reply is built from the final response parts the run leaves in shared state.
 A streamed send reports a working status per node; a blocking send, which answers with the
-final task only, skips them (each would be one more task save).
+final task only, reports one as its run starts (each would be one more task save).
 
 Each message is applied once, even when a client sends it again because a server died before
 answering: the task's history names the messages it has, and the run record names the last
@@ -24,9 +24,9 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import TaskUpdater
-from a2a.types import Message, Task, TaskState, TaskStatus
+from a2a.types import Message, Role, Task, TaskState, TaskStatus
 
-from ..errors import PocketMeshError, RunNotFoundError
+from ..errors import PocketMeshError, RunLockLostError, RunNotFoundError
 from ..node import BaseNode
 from ..runs import RunRecord, cancel_run, load_run_record
 from . import keys
@@ -69,6 +69,34 @@ def _applied(record: RunRecord, message: Message) -> bool:
     )
 
 
+UNANSWERED = "pocketmesh.unanswered"
+"""Task metadata: ids of user messages whose turn stopped before the run applied them (their
+server died, or lost the task's lock) and that the task then went past with another message.
+They are in the history with no answer of their own, so a repeat of one runs its turn instead
+of being answered with the task as it stands."""
+
+
+def _noted_unanswered(task: Task | None) -> list[str]:
+    if task is None or not task.HasField("metadata") or UNANSWERED not in task.metadata.fields:
+        return []
+    value = task.metadata.fields[UNANSWERED]
+    if value.WhichOneof("kind") != "list_value":
+        return []
+    return [v.string_value for v in value.list_value.values if v.WhichOneof("kind") == "string_value"]
+
+
+def _unanswered(task: Task | None, message: Message, record: RunRecord | None, noted: list[str]) -> list[str]:
+    """The task's unanswered messages, with the last one the task took if its turn stopped
+    before the run applied it (the run record names another) and this message is another."""
+    last = None if task is None else next((m for m in reversed(task.history) if m.role == Role.ROLE_USER), None)
+    if last is None or last.message_id == message.message_id or last.message_id in noted:
+        return noted
+    incoming = record.shared.get(keys.INCOMING_MESSAGE) if record is not None else None
+    if isinstance(incoming, Mapping) and incoming.get("messageId") == last.message_id:
+        return noted
+    return [*noted, last.message_id]
+
+
 def _skill_in(holder: Message | Task | None) -> str | None:
     # Read straight from the Struct: a MessageToDict per request costs more than the lookup.
     if holder is None or not holder.HasField("metadata"):
@@ -109,8 +137,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
         if message is None or not task_id or not context_id:
             raise ValueError(f"execute needs a message with task and context ids, got {message!r:.80}")
         # The request handler already holds this turn (the lock is re-entrant within it); the
-        # executor takes it too for callers that drive it directly, and for new tasks.
-        async with self.turns.hold(task_id):
+        # executor takes it too for callers that drive it directly. A lost cross-process lock
+        # stops the turn here, before it writes anything more.
+        async with self.turns.hold(task_id) as turn, turn.guard():
             task = context.current_task
             if task is not None and task.context_id:
                 # A follow-up naming only its task gets a fresh context id from the SDK; the
@@ -136,14 +165,10 @@ class PocketMeshAgentExecutor(AgentExecutor):
         updater = TaskUpdater(queue, task_id, context_id)
         skill_id = message_skill(message) or task_skill(task) or self.default_skill
         if task is None:
+            submitted = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED)
+            submitted.timestamp.GetCurrentTime()
             await queue.enqueue_event(
-                Task(
-                    id=task_id,
-                    context_id=context_id,
-                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
-                    history=[message],
-                    metadata={"skillId": skill_id},
-                )
+                Task(id=task_id, context_id=context_id, status=submitted, history=[message], metadata={"skillId": skill_id})
             )
             earlier: list[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
@@ -156,7 +181,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 earlier.append(task.status.message)
             kept = [m for m in earlier if m.message_id != message.message_id]
             if len(kept) != len(earlier):
-                answered = earlier[-1].message_id != message.message_id
+                answered = earlier[-1].message_id != message.message_id and message.message_id not in _noted_unanswered(task)
                 if answered and task.status.state not in _UNFINISHED_TURN:
                     await self._answer_repeat(context, task, queue)
                     return
@@ -182,11 +207,18 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
                 await self._answer(updater, record.status, record.shared, record.error)
                 return
+            noted = _noted_unanswered(task)
+            open_turns = _unanswered(task, message, record, noted)
             shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
-            # Working statuses are for whoever watches the stream; a blocking send only returns
-            # the final task, and each status is one more task save.
+            # A working status per node is for whoever watches the stream; a blocking send only
+            # returns the final task, and each status is one more task save, so it gets one
+            # working status, for whoever reads the task meanwhile (GetTask, ListTasks).
             streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
+            if open_turns != noted:
+                await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
+            elif not streaming:
+                await updater.start_work()
             result = await flow.run(
                 shared=shared,
                 run_id=task_id,
@@ -194,11 +226,17 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 on_status_update=events.on_status_update if streaming else None,
                 on_artifact=events.on_artifact,
             )
+        except RunLockLostError:
+            raise  # the turn is stopped, and must write nothing more (not even "failed")
         except PocketMeshError as error:
             logger.warning("task %s failed before its flow could run: %s", task_id, error)
             await updater.failed(self._agent_text(updater, f"{type(error).__name__}: {error}"))
             return
         failure = None if result.error is None else {"type": type(result.error).__name__, "message": str(result.error)}
+        if message.message_id in open_turns:
+            # This message's turn, stopped before, has run now: a repeat of it gets the task.
+            answered_now = [m for m in open_turns if m != message.message_id]
+            await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: answered_now})
         await self._answer(updater, result.status, result.shared, failure)
 
     async def _answer(
