@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib
 import os
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from .node import BaseNode
@@ -67,13 +69,27 @@ def add_serve_command(commands: Any) -> None:
         "$POCKETMESH_POSTGRES_DSN / $POCKETMESH_REDIS_URL)",
     )
     serve.add_argument(
+        "--auth-token-file", metavar="PATH",
+        help="require a bearer token: one TOKEN[=OWNER] per line of PATH ('#' starts a comment). "
+        "The way to pass tokens: unlike --auth-token, they stay out of the process list",
+    )
+    serve.add_argument(
         "--auth-token", metavar="TOKEN[=OWNER]", action="append", default=[],
-        help="require 'Authorization: Bearer TOKEN' (repeatable); tasks are scoped to OWNER "
-        "(default: 'default'). Prefer $POCKETMESH_AUTH_TOKENS (comma-separated) to keep tokens out of ps",
+        help="require 'Authorization: Bearer TOKEN' (repeatable); tasks are scoped to OWNER, or to an "
+        "owner of the token's own. Shows in ps: prefer --auth-token-file or $POCKETMESH_AUTH_TOKENS "
+        "(comma-separated TOKEN[=OWNER])",
     )
     serve.add_argument(
         "--max-body-size", metavar="BYTES", type=_positive_int, default=None,
         help="largest JSON-RPC request body accepted (default: 1048576)",
+    )
+    serve.add_argument(
+        "--max-message-size", metavar="BYTES", type=_count, default=None,
+        help="largest message accepted, in any transport (default: 1048576; 0: no limit)",
+    )
+    serve.add_argument(
+        "--max-history-size", metavar="BYTES", type=_count, default=None,
+        help="largest history a task may grow to; a message past it is refused (default: 8388608; 0: no limit)",
     )
     serve.add_argument(
         "--max-concurrent-turns", metavar="N", type=_count, default=None,
@@ -141,18 +157,36 @@ def open_persistence(db: str | None, persistence: str | None) -> Any:
     return SQLitePersistence(db)
 
 
-def parse_auth_tokens(values: Sequence[str]) -> dict[str, str]:
-    """``TOKEN[=OWNER]`` values (and ``$POCKETMESH_AUTH_TOKENS``) as ``{token: owner}``."""
+def token_owner(token: str) -> str:
+    """The owner of a token given without ``=OWNER``: its own, named by a hash of the token, so
+    two such tokens never share tasks and the name gives the token away to nobody."""
+    return "token-" + hashlib.sha256(b"pocketmesh-owner\0" + token.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def parse_auth_tokens(values: Sequence[str], token_file: str | None = None) -> dict[str, str]:
+    """``TOKEN[=OWNER]`` values, from ``$POCKETMESH_AUTH_TOKENS`` (comma-separated), the lines of
+    ``token_file`` and ``--auth-token``, as ``{token: owner}``."""
+    entries = [(f"${AUTH_TOKENS_ENV}", v) for v in os.environ.get(AUTH_TOKENS_ENV, "").split(",") if v.strip()]
+    if token_file is not None:
+        try:
+            lines = Path(token_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as error:
+            raise ValueError(f"--auth-token-file {token_file!r} cannot be read ({error}); give a UTF-8 text file.") from None
+        entries += [
+            (f"{token_file}, line {number}", line)
+            for number, line in enumerate(lines, 1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
+    entries += [("--auth-token", v) for v in values]
     tokens: dict[str, str] = {}
-    listed = [v for v in os.environ.get(AUTH_TOKENS_ENV, "").split(",") if v.strip()]
-    for value in [*listed, *values]:
-        token, sep, owner = value.strip().partition("=")
+    for where, value in entries:
+        token, sep, owner = (part.strip() for part in value.strip().partition("="))
         if not token or (sep and not owner):
             raise ValueError(
-                f"--auth-token expects TOKEN or TOKEN=OWNER with both parts non-empty, got {value[:4]!r}...; "
-                f"e.g. --auth-token s3cret=alice."
+                f"{where}: expected TOKEN or TOKEN=OWNER with both parts non-empty, got {value.strip()[:4]!r}...; "
+                f"e.g. s3cret=alice."
             )
-        tokens[token] = owner or "default"
+        tokens[token] = owner or token_owner(token)
     return tokens
 
 
@@ -162,7 +196,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
     try:
         backend = backend_of(args.db, args.persistence)
-        tokens = parse_auth_tokens(args.auth_token)
+        tokens = parse_auth_tokens(args.auth_token, args.auth_token_file)
         if args.db and backend == "sqlite":
             # Set before loading the target, so an app built at import time uses it too.
             os.environ["POCKETMESH_DB_PATH"] = args.db
@@ -178,6 +212,8 @@ def serve_command(args: argparse.Namespace) -> int:
             auth_tokens=tokens,
             max_body_size=args.max_body_size,
             max_concurrent_turns=args.max_concurrent_turns,
+            max_message_size=args.max_message_size,
+            max_history_size=args.max_history_size,
         )
     except (ImportError, AttributeError, ValueError) as error:
         print(f"pocketmesh serve: {error}", file=sys.stderr)
@@ -214,6 +250,8 @@ def build_app(
     auth_tokens: Mapping[str, str] | None = None,
     max_body_size: int | None = None,
     max_concurrent_turns: int | None = None,
+    max_message_size: int | None = None,
+    max_history_size: int | None = None,
 ) -> Any:
     """An ASGI app for ``target``: served as is if it is one, else a dict of flows made into one.
 
@@ -231,6 +269,11 @@ def build_app(
             url=f"http://{public_host}:{port}/a2a",
             skills=skills_for_flows(target),
         )
+        limits = {
+            name: value
+            for name, value in (("max_message_size", max_message_size), ("max_history_size", max_history_size))
+            if value is not None
+        }
         return create_a2a_app(
             target,
             agent_card=card,
@@ -238,6 +281,7 @@ def build_app(
             auth=BearerAuth(tokens=auth_tokens) if auth_tokens else None,
             max_body_size=max_body_size or DEFAULT_MAX_BODY_SIZE,
             max_concurrent_turns=max_concurrent_turns,
+            **limits,
         )
     if callable(target):
         given = [
@@ -246,9 +290,11 @@ def build_app(
                 ("--auth-token", auth_tokens),
                 ("--max-body-size", max_body_size),
                 ("--max-concurrent-turns", max_concurrent_turns),
+                ("--max-message-size", max_message_size),
+                ("--max-history-size", max_history_size),
                 ("--persistence", persistence),
             )
-            if value
+            if value is not None and value != {}
         ]
         if given:
             raise ValueError(
