@@ -3,7 +3,7 @@
 One A2A task is one flow run (run id = task id). A message to a task whose run is paused
 resumes it; the reply is built from the final response parts the run leaves in shared state.
 A streamed send reports a working status per node; a blocking send, which answers with the
-final task only, reports one as its run starts (each would be one more task save).
+final task only, reports one as its run starts (each is one more task save).
 
 Each message is applied once, even when a client sends it again because a server died before
 answering: the task's history names the messages it has, and the run record names the last
@@ -164,11 +164,16 @@ class PocketMeshAgentExecutor(AgentExecutor):
         task = context.current_task
         updater = TaskUpdater(queue, task_id, context_id)
         skill_id = message_skill(message) or task_skill(task) or self.default_skill
+        # A working status per node is for whoever watches the stream; a blocking send only
+        # returns the final task, and each status is one more task save, so it reads working
+        # once, for whoever looks at the task meanwhile (GetTask, ListTasks).
+        streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
         if task is None:
-            submitted = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED)
-            submitted.timestamp.GetCurrentTime()
+            # A blocking send's new task starts out working: one save fewer than submitted, then working.
+            status = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED if streaming else TaskState.TASK_STATE_WORKING)
+            status.timestamp.GetCurrentTime()
             await queue.enqueue_event(
-                Task(id=task_id, context_id=context_id, status=submitted, history=[message], metadata={"skillId": skill_id})
+                Task(id=task_id, context_id=context_id, status=status, history=[message], metadata={"skillId": skill_id})
             )
             earlier: list[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
@@ -211,13 +216,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
             open_turns = _unanswered(task, message, record, noted)
             shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
-            # A working status per node is for whoever watches the stream; a blocking send only
-            # returns the final task, and each status is one more task save, so it gets one
-            # working status, for whoever reads the task meanwhile (GetTask, ListTasks).
-            streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
             if open_turns != noted:
                 await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
-            elif not streaming:
+            elif not streaming and task is not None:
                 await updater.start_work()
             result = await flow.run(
                 shared=shared,

@@ -241,7 +241,9 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
     async def _prepare(self, params: SendMessageRequest, context: ServerCallContext, task_id: str) -> Task | None:
         """The caller's task the message continues, read under its turn (``None``: a new task)."""
         message = params.message
-        task = await self.task_store.get(task_id, context)
+        # An id this handler has just made up names no task yet: no need to ask the store.
+        fresh = context.state.get(NEW_TASK_ID) == task_id
+        task = None if fresh else await self.task_store.get(task_id, context)
         if message.task_id:
             if task is None:
                 raise TaskNotFoundError(f"Task {message.task_id} not found")

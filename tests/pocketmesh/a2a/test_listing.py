@@ -25,7 +25,7 @@ V1 = {"A2A-Version": "1.0"}
 
 
 class Held(A2ABaseNode):
-    """Completes at once, except the input "hold", which waits for the class's gate."""
+    """Answers each input and asks for more; the input "hold" first waits for the class's gate."""
 
     entered: asyncio.Event
     gate: asyncio.Event
@@ -37,20 +37,21 @@ class Held(A2ABaseNode):
 
     async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
         self.set_final_response_parts(shared, [self.create_text_part(f"done: {shared.get('input')}")])
-        return "complete"
+        return "input-required"
 
 
 def rpc(method: str, params: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
 
 
-def send(text: str, **configuration: Any) -> dict[str, Any]:
-    message = {"role": "ROLE_USER", "messageId": str(uuid.uuid4()), "parts": [{"text": text}]}
+def send(text: str, task_id: str | None = None, **configuration: Any) -> dict[str, Any]:
+    message = {"role": "ROLE_USER", "messageId": str(uuid.uuid4()), "parts": [{"text": text}], **({"taskId": task_id} if task_id else {})}
     return rpc("SendMessage", {"message": message, "configuration": configuration})
 
 
+@pytest.mark.parametrize("follow_up", [False, True], ids=["new task", "follow-up turn"])
 @pytest.mark.parametrize("immediately", [False, True], ids=["blocking", "returnImmediately"])
-async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediately: bool) -> None:
+async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediately: bool, follow_up: bool) -> None:
     node = Held()
     node.entered, node.gate = asyncio.Event(), asyncio.Event()
     async with serving({"held": Flow(node)}) as served, httpx.AsyncClient(timeout=30) as http:
@@ -60,8 +61,10 @@ async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediatel
             assert "error" not in answer, answer
             return answer["result"]  # type: ignore[no-any-return]
 
+        # A follow-up turn runs on the task created first: only its status can list it first.
+        earlier = (await call(send("earlier")))["task"] if follow_up else None
         older = (await call(send("before")))["task"]
-        sending = asyncio.create_task(call(send("hold", returnImmediately=immediately)))
+        sending = asyncio.create_task(call(send("hold", earlier["id"] if earlier else None, returnImmediately=immediately)))
         await asyncio.wait_for(node.entered.wait(), 30)
         if immediately:
             running_id = (await sending)["task"]["id"]
@@ -74,11 +77,12 @@ async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediatel
         working = await call(rpc("ListTasks", {"status": "TASK_STATE_WORKING"}))
         node.gate.set()
         if not immediately:
-            assert (await sending)["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
+            assert (await sending)["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
 
+    assert running_id == (earlier["id"] if earlier else running_id)
     assert running["status"]["state"] == "TASK_STATE_WORKING"
     assert running["status"]["timestamp"] >= older["status"]["timestamp"]
-    assert [t["id"] for t in listed["tasks"]] == [running_id, older["id"]]  # newest status first
+    assert [t["id"] for t in listed["tasks"]][:2] == [running_id, older["id"]]  # newest status first
     assert [t["id"] for t in after_older["tasks"]] == [running_id]
     assert [t["id"] for t in working["tasks"]] == [running_id]
 
