@@ -401,8 +401,10 @@ def test_fuzzed_headers_over_real_http(guarded_live: Guarded, case: tuple[bytes,
     guarded_live.check(raw, {name: value.strip(" \t") for name, value in headers.items()})
 
 
+@pytest.mark.parametrize("over", ["guarded", "guarded_live"], ids=["in-process", "real HTTP"])
 @pytest.mark.parametrize("version", ["1" * 10_000, "1." + "0" * 9_999, "9" * 4_301])
-def test_a_huge_a2a_version_is_refused_not_a_500(guarded: Guarded, version: str) -> None:
-    request, _ = VALID[1]
+def test_a_huge_a2a_version_is_refused_not_a_500(request: pytest.FixtureRequest, over: str, version: str) -> None:
+    target: Guarded = request.getfixturevalue(over)
+    body, _ = VALID[1]
     headers = {"Authorization": f"Bearer {TOKEN}", "A2A-Version": version, "Content-Type": "application/json"}
-    assert guarded.check(json.dumps(request).encode(), headers) == 200
+    assert target.check(json.dumps(body).encode(), headers) == 200
