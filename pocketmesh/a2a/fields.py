@@ -222,7 +222,8 @@ def v03_params_problem(params: dict[str, Any]) -> str | None:
         ("params.historyLength", params.get("historyLength")),
         ("params.configuration.historyLength", _get(params, "configuration", "historyLength")),
     ):
-        if isinstance(length, int) and not isinstance(length, bool):
+        # The 0.3 schema takes 5, 5.0 and "5" alike; the conversion after it, only int32.
+        if isinstance(length, (int, float, str)) and not isinstance(length, bool):
             problem = _int_problem(length, where, -(2**31), 2**31 - 1)
             if problem is not None:
                 return problem

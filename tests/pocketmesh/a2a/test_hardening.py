@@ -163,6 +163,8 @@ CLIENT_MISTAKES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
     ("bad base64 in raw", send(v1_message(parts=[{"raw": "!!!%%%"}]), "SendMessage"), V1, "params.message.parts[0].raw"),
     ("historyLength 2**40 in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": 2**40}}, {}, "params.historyLength"),
     ("historyLength 2**40 in 0.3 message/send", {**LIST, "method": "message/send", "params": {"message": text_message("x"), "configuration": {"historyLength": 2**40}}}, {}, "params.configuration.historyLength"),
+    ("historyLength 2**31 as a float in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": 2147483648.0}}, {}, "params.historyLength"),
+    ("historyLength '2**40' as a string in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": str(2**40)}}, {}, "params.historyLength"),
     ("historyLength 2**40 in GetTask", {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x", "historyLength": 2**40}}, V1, "params.historyLength"),
     ("data part 55 deep, 0.3", send({**text_message("x"), "parts": [{"kind": "data", "data": DEEP_DATA}]}), {}, "params.message.parts[0].data"),
     ("data part 55 deep, 1.0", send(v1_message(parts=[{"data": DEEP_DATA}]), "SendMessage"), V1, "params.message.parts[0].data"),
