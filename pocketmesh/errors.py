@@ -7,7 +7,8 @@ The tree::
     ├── StepLimitError          a run executed more than ``max_steps`` nodes
     ├── PersistenceError        state could not be saved or loaded
     │   ├── StateNotSerializableError   shared state holds a non-JSON value
-    │   └── RunLockTimeoutError         another process held a run's lock too long
+    │   ├── RunLockTimeoutError         another process held a run's lock too long
+    │   └── RunLockLostError            a write under a run lock its holder no longer has
     ├── RunFinishedError        a completed / failed / canceled run was run again
     ├── RunNotFoundError        a run id that the persistence does not know
     ├── WiringError (ValueError)        an action wired twice, or an empty action
@@ -79,6 +80,20 @@ class StateNotSerializableError(PersistenceError, TypeError):
 
 class RunLockTimeoutError(PersistenceError, TimeoutError):
     """Waiting for another process to release a run's lock took longer than allowed."""
+
+
+class RunLockLostError(PersistenceError):
+    """A write made under a run lock whose lease has run out (another process may hold it now);
+    the write was refused, so nothing the lost holder does can overwrite the new holder's work."""
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        self.run_id = run_id
+        self.detail = detail
+        super().__init__(
+            f"refused a write to run {run_id!r}: this process no longer holds the run's lock ({detail}). "
+            f"Another process may be running it now; nothing was written. Send the request again to "
+            f"continue from the state that process saved."
+        )
 
 
 class RunFinishedError(PocketMeshError):

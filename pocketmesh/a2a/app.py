@@ -21,7 +21,8 @@ from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
 from .locks import DEFAULT_POSTGRES_TURNS, BoundedPersistence, TurnLocks, default_turn_limit
 from .push import RetryPolicy
-from .surface import DERIVED, ExtendedCard, Surface, json_only
+from .surface import DERIVED, ExtendedCard, Surface
+from .messages import DEFAULT_MAX_HISTORY_SIZE, DEFAULT_MAX_MESSAGE_SIZE, MessageLimits
 from .task_store import PocketMeshTaskStore
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
 
 RPC_PATH = "/a2a"
 DEFAULT_URL = "http://127.0.0.1:4000" + RPC_PATH
+DEFAULT_CARD_CACHE_CONTROL = "public, max-age=300"
+"""The card rarely changes; caches may keep it five minutes and revalidate with its ETag."""
 
 Auth = BearerAuth | ApiKeyAuth | Authenticator | AuthenticateFn | None
 """What ``auth=`` accepts: a built-in scheme, any :class:`~pocketmesh.a2a.auth.Authenticator`,
@@ -52,6 +55,9 @@ def create_a2a_app(
     push_retry: RetryPolicy | None = None,
     extended_agent_card: ExtendedCard | None = None,
     expose_errors: bool = False,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_history_size: int | None = DEFAULT_MAX_HISTORY_SIZE,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> Starlette:
     """An ASGI app: the agent card at ``/.well-known/agent-card.json``, JSON-RPC at ``/a2a``,
     HTTP+JSON under ``/a2a/rest`` and, with ``grpc_port``, gRPC on ``grpc_host:grpc_port``.
@@ -69,8 +75,12 @@ def create_a2a_app(
     ``auth`` (``BearerAuth(tokens={token: owner})``, ``ApiKeyAuth(keys={key: owner})`` or a
     callable ``request -> owner | None``) makes JSON-RPC require credentials (401 without) and
     scopes every task to its owner; the card stays public and declares the scheme. Bodies over
-    ``max_body_size`` bytes (default 1 MiB) are refused with -32600. See
-    :mod:`pocketmesh.a2a.endpoint` for every refusal and its code.
+    ``max_body_size`` bytes (default 1 MiB) are refused with -32600; a message over
+    ``max_message_size`` bytes (default 1 MiB), or one that would take its task's history over
+    ``max_history_size`` bytes (default 8 MiB), with -32602 (``None``: no limit). See
+    :mod:`pocketmesh.a2a.endpoint` and :mod:`pocketmesh.a2a.messages` for every refusal and its
+    code. JSON-RPC also answers at ``/a2a/``; the card is sent with ``Cache-Control:
+    card_cache_control`` (default ``public, max-age=300``) and an ``ETag``.
 
     Several servers may share one store (replicas behind one address): the turns of a task are
     serialized across them with the backend's per-run lock (PostgreSQL, Redis) or, for servers
@@ -112,6 +122,8 @@ def create_a2a_app(
             extended_agent_card=extended_agent_card,
         ),
         expose_errors=expose_errors,
+        limits=MessageLimits(max_message_size, max_history_size),
+        card_cache_control=card_cache_control,
     )
 
     @asynccontextmanager
@@ -136,14 +148,18 @@ def a2a_server_handler(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
     expose_errors: bool = False,
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+    max_history_size: int | None = DEFAULT_MAX_HISTORY_SIZE,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
     **options: Any,
 ) -> Callable[[Starlette, str], Starlette]:
     """Mount the A2A routes on an existing Starlette app: ``a2a_server_handler(...)(app, "/a2a")``.
 
-    ``auth``, ``max_body_size``, ``max_concurrent_turns``, ``expose_errors`` and the transport,
-    push and extended card ``options`` as in :func:`create_a2a_app` (HTTP+JSON under
-    ``<path>/rest``).
+    ``auth``, ``max_body_size``, ``max_concurrent_turns``, ``expose_errors``, the limits, the
+    card's ``Cache-Control`` and the transport, push and extended card ``options`` as in
+    :func:`create_a2a_app` (HTTP+JSON under ``<path>/rest``).
     """
+    limits = MessageLimits(max_message_size, max_history_size)
 
     def mount(app: Starlette, path: str = RPC_PATH) -> Starlette:
         parts = _build(
@@ -156,6 +172,8 @@ def a2a_server_handler(
             max_concurrent_turns=max_concurrent_turns,
             surface=Surface.from_options(path, **options),
             expose_errors=expose_errors,
+            limits=limits,
+            card_cache_control=card_cache_control,
         )
         app.router.routes.extend(parts.routes)
         inner = app.router.lifespan_context
@@ -207,12 +225,14 @@ def build_routes(
     max_body_size: int = DEFAULT_MAX_BODY_SIZE,
     max_concurrent_turns: int | None = None,
     expose_errors: bool = False,
+    limits: MessageLimits | None = None,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> tuple[list[BaseRoute], Callable[[], Any]]:
     """The card, JSON-RPC and HTTP+JSON routes, and a coroutine function to call at shutdown."""
     parts = _build(
         flows, agent_card, persistence, rpc_path, auth=auth, max_body_size=max_body_size,
         max_concurrent_turns=max_concurrent_turns, surface=Surface.from_options(rpc_path),
-        expose_errors=expose_errors,
+        expose_errors=expose_errors, limits=limits, card_cache_control=card_cache_control,
     )
     return parts.routes, parts.close
 
@@ -228,6 +248,8 @@ def _build(
     max_concurrent_turns: int | None = None,
     surface: Surface,
     expose_errors: bool = False,
+    limits: MessageLimits | None = None,
+    card_cache_control: str = DEFAULT_CARD_CACHE_CONTROL,
 ) -> A2AParts:
     if not isinstance(flows, Mapping) or not flows:
         raise ValueError(
@@ -262,13 +284,14 @@ def _build(
         skills=flows,
         turns=turns,
         **surface.handler_options(persistence, card, extended),
+        limits=limits,
     )
     endpoint = JsonRpcEndpoint(
         create_dispatcher(handler, OwnerContextBuilder()), max_body_size=max_body_size, auth=authenticator
     )
-    rpc = json_only(endpoint.handle)
+    rpc = endpoint.handle
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(card),
+        *create_agent_card_routes(card, cache_control=card_cache_control),
         Route(rpc_path, endpoint=rpc, methods=["POST"]),
     ]
     if rpc_path != "/":

@@ -7,6 +7,7 @@ create a task or a run, and nothing a client sends can turn into an HTTP 5xx:
 request                                                     JSON-RPC     HTTP
 ==========================================================  ===========  ======
 no or wrong credentials (when ``auth`` is set)              -32600       401
+a ``Content-Type`` other than JSON                          -32005       200
 body over ``max_body_size`` bytes                           -32600       200
 not UTF-8, not JSON, NaN/Infinity, lone surrogates,         -32700       200
 nesting deeper than 64 levels
@@ -15,8 +16,9 @@ not an object (including batches), bad ``jsonrpc`` / ``id``  -32600       200
 unknown method                                              -32601       200
 ``A2A-Version`` missing for a 1.0 method, 1.x on a 0.3      -32009       200
 name, or a version this server does not speak
-``params`` missing (where required), not an object, or of   -32602       200
-the wrong shape
+``params`` missing (where required), not an object, of the  -32602       200
+wrong shape, or with a bad field (:mod:`.fields`); a message
+:mod:`.messages` refuses (checked in the request handler)
 unknown task, or another owner's task                       -32001       200
 ==========================================================  ===========  ======
 
@@ -40,7 +42,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from .auth import OWNER_SCOPE_KEY, Authenticator
-from .validation import INVALID_REQUEST, JsonId, check, decode, error_response
+from .validation import INVALID_REQUEST, JsonId, check, content_type_refusal, decode, error_response
 
 DEFAULT_MAX_BODY_SIZE = 1024 * 1024
 """Largest request body accepted by default, in bytes (1 MiB)."""
@@ -96,6 +98,9 @@ class JsonRpcEndpoint:
             if owner is None:
                 return self._unauthenticated()
             request.scope[OWNER_SCOPE_KEY] = owner
+        refusal = content_type_refusal(request.headers.get("content-type", ""))
+        if refusal is not None:
+            return refusal
         raw = await self._read(request)
         if isinstance(raw, Response):
             return raw

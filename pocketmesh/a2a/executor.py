@@ -3,7 +3,7 @@
 One A2A task is one flow run (run id = task id). A message to a task whose run is paused
 resumes it; the reply is built from the final response parts the run leaves in shared state.
 A streamed send reports a working status per node; a blocking send, which answers with the
-final task only, skips them (each would be one more task save).
+final task only, reports one as its run starts (each is one more task save).
 
 A failed turn tells the client only that it failed, with an error id; the exception text and
 traceback go to the server log under that id (``expose_errors=True`` sends the text too, for
@@ -33,7 +33,7 @@ from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Task, TaskState, TaskStatus
 
-from ..errors import PocketMeshError, RunNotFoundError
+from ..errors import PocketMeshError, RunLockLostError, RunNotFoundError
 from ..log import new_error_id
 from ..node import BaseNode
 from ..runs import RunRecord, cancel_run, load_run_record
@@ -41,6 +41,13 @@ from . import keys
 from .convert import message_to_dict, part_from_dict
 from .locks import TurnLocks
 from .parts import first_text
+from .redelivery import (
+    UNANSWERED,
+    applied,
+    first_message_task_id,
+    noted_unanswered,
+    unanswered,
+)
 from .replies import TurnReply, may_reply_with_message
 
 if TYPE_CHECKING:
@@ -51,33 +58,6 @@ logger = logging.getLogger("pocketmesh.a2a")
 
 _STREAMING_METHODS = frozenset({"SendStreamingMessage", "message/stream"})
 _UNFINISHED_TURN = frozenset({TaskState.TASK_STATE_SUBMITTED, TaskState.TASK_STATE_WORKING})
-_FIRST_MESSAGE_IDS = uuid.UUID("5b0c3f52-6f1e-4a8e-9a59-0d3b2f1c7e41")
-
-
-def first_message_task_id(owner: str, context_id: str, message_id: str) -> str:
-    """The id of the task a first message (no ``taskId``) with a client-chosen ``contextId`` opens.
-
-    Derived from the owner, the context and the message ids, so the same first message sent
-    again (its answer lost to a dropped connection or a server restart) reaches the same task
-    and is answered from it instead of opening a second one.
-    """
-    return str(uuid.uuid5(_FIRST_MESSAGE_IDS, f"{owner}\0{context_id}\0{message_id}"))
-
-
-def _applied(record: RunRecord, message: Message) -> bool:
-    """Whether the run has already finished a turn for ``message`` (it paused or ended since).
-
-    An interrupted turn stays ``running``; a finished run refuses to run again, so its record
-    answers for the message that ended it.
-    """
-    incoming = record.shared.get(keys.INCOMING_MESSAGE)
-    return (
-        record.status != "running"
-        and isinstance(incoming, Mapping)
-        and incoming.get("messageId") == message.message_id
-    )
-
-
 def _skill_in(holder: Message | Task | None) -> str | None:
     # Read straight from the Struct: a MessageToDict per request costs more than the lookup.
     if holder is None or not holder.HasField("metadata"):
@@ -124,8 +104,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
         if message is None or not task_id or not context_id:
             raise ValueError(f"execute needs a message with task and context ids, got {message!r:.80}")
         # The request handler already holds this turn (the lock is re-entrant within it); the
-        # executor takes it too for callers that drive it directly, and for new tasks.
-        async with self.turns.hold(task_id):
+        # executor takes it too for callers that drive it directly. A lost cross-process lock
+        # stops the turn here, before it writes anything more.
+        async with self.turns.hold(task_id) as turn, turn.guard():
             task = context.current_task
             if task is not None and task.context_id:
                 # A follow-up naming only its task gets a fresh context id from the SDK; the
@@ -151,15 +132,16 @@ class PocketMeshAgentExecutor(AgentExecutor):
         turn = TurnReply(queue, task_id, context_id)
         updater = turn.updater
         skill_id = message_skill(message) or task_skill(task) or self.default_skill
+        # A working status per node is for whoever watches the stream; a blocking send only
+        # returns the final task, and each status is one more task save, so it reads working
+        # once, for whoever looks at the task meanwhile (GetTask, ListTasks).
+        streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
         if task is None:
+            # A blocking send's new task starts out working: one save fewer than submitted, then working.
+            status = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED if streaming else TaskState.TASK_STATE_WORKING)
+            status.timestamp.GetCurrentTime()
             await turn.open(
-                Task(
-                    id=task_id,
-                    context_id=context_id,
-                    status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
-                    history=[message],
-                    metadata={"skillId": skill_id},
-                ),
+                Task(id=task_id, context_id=context_id, status=status, history=[message], metadata={"skillId": skill_id}),
                 # A caller who asked for the task at once gets it at once.
                 defer=may_reply_with_message(self.flows.get(skill_id))
                 and not (context.configuration is not None and context.configuration.return_immediately),
@@ -175,7 +157,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 earlier.append(task.status.message)
             kept = [m for m in earlier if m.message_id != message.message_id]
             if len(kept) != len(earlier):
-                answered = earlier[-1].message_id != message.message_id
+                answered = earlier[-1].message_id != message.message_id and message.message_id not in noted_unanswered(task)
                 if answered and task.status.state not in _UNFINISHED_TURN:
                     await self._answer_repeat(context, task, queue)
                     return
@@ -196,16 +178,19 @@ class PocketMeshAgentExecutor(AgentExecutor):
             return
         try:
             record = await load_run_record(self.persistence, task_id) if resuming else None
-            if record is not None and _applied(record, message):
+            if record is not None and applied(record, message):
                 # The turn ran to its end, but the server stopped before the task was saved.
                 logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
                 await self._answer(updater, record.status, record.shared, record.error, turn)
                 return
+            noted = noted_unanswered(task)
+            open_turns = unanswered(task, message, record, noted)
             shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
-            # Working statuses are for whoever watches the stream; a blocking send only returns
-            # the final task, and each status is one more task save.
-            streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
+            if open_turns != noted:
+                await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
+            elif not streaming and task is not None:
+                await updater.start_work()
             result = await flow.run(
                 shared=shared,
                 run_id=task_id,
@@ -213,6 +198,8 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 on_status_update=turn.hook(events.on_status_update if streaming else None),
                 on_artifact=events.on_artifact,
             )
+        except RunLockLostError:
+            raise  # the turn is stopped, and must write nothing more (not even "failed")
         except PocketMeshError as error:
             error_id = new_error_id()
             logger.error(
@@ -226,6 +213,10 @@ class PocketMeshAgentExecutor(AgentExecutor):
         failure = None
         if result.error is not None:
             failure = {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
+        if message.message_id in open_turns:
+            # This message's turn, stopped before, has run now: a repeat of it gets the task.
+            answered_now = [m for m in open_turns if m != message.message_id]
+            await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: answered_now})
         await self._answer(updater, result.status, result.shared, failure, turn)
 
     async def _answer(

@@ -1,31 +1,58 @@
-"""The SDK request handler, with skill checks made before any task is created, turns of one
-task kept apart (across replicas too), and repeated messages answered without running again."""
+"""The SDK request handler, with each message checked before anything is stored, turns of one
+task kept apart (across replicas too), and repeated messages answered without running again.
+
+A turn is one message's run through the SDK's task machinery. The SDK runs every message of a
+task through one producer, one message after the other, and lets every request on the task
+watch that producer's single event stream; so a request that started watching while another
+message's run was still under way would take that run's answer for its own. Each turn
+therefore runs in a task of its own (:class:`_TurnRun`) that holds the task's turn lock from
+before it hands the message to the SDK until the SDK reports that message done, whatever the
+client does meanwhile: a client that drops a stream, or a blocking send that returns at once
+(``returnImmediately``), leaves the turn running, and holding the lock, to its end.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Mapping
-from contextlib import AbstractAsyncContextManager, nullcontext
+import asyncio
+import uuid
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from a2a.server.agent_execution import RequestContext, SimpleRequestContextBuilder
+from a2a.server.agent_execution.active_task import (
+    INTERRUPTED_TASK_STATES,
+    TERMINAL_TASK_STATES,
+)
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.owner_resolver import resolve_user_scope
 from a2a.server.request_handlers import DefaultRequestHandler
-from a2a.types import Message, SendMessageRequest, Task, TaskState
-from a2a.utils.errors import InvalidParamsError
-
-from .executor import first_message_task_id, message_skill, task_skill
-from .locks import TurnLocks
-
-_TERMINAL = frozenset(
-    {
-        TaskState.TASK_STATE_COMPLETED,
-        TaskState.TASK_STATE_FAILED,
-        TaskState.TASK_STATE_CANCELED,
-        TaskState.TASK_STATE_REJECTED,
-    }
+from a2a.types import (
+    ListTasksRequest,
+    ListTasksResponse,
+    Message,
+    SendMessageRequest,
+    Task,
+    TaskState,
 )
+from a2a.utils.errors import (
+    InvalidParamsError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from a2a.utils.proto_utils import validate_proto_required_fields
+from a2a.utils.task import apply_history_length
+
+from .executor import message_skill, task_skill
+from .locks import TurnLocks, TurnLostError
+from .messages import MessageLimits, check_history, check_list_request, check_message
+from .redelivery import first_message_task_id
+
+NEW_TASK_ID = "pocketmesh.new_task_id"
+"""Key, in the call context's state, of the id the handler chose for a message's new task."""
+
+
 def has_message(task: Task, message_id: str) -> bool:
     """Whether the task has already received the message ``message_id``."""
     return any(m.message_id == message_id for m in task.history) or (
@@ -35,11 +62,12 @@ def has_message(task: Task, message_id: str) -> bool:
 
 def _already_answered(params: SendMessageRequest, task: Task) -> bool:
     # The SDK refuses any message to an ended task (-32004); one it already has gets the task.
-    return task.status.state in _TERMINAL and has_message(task, params.message.message_id)
+    return task.status.state in TERMINAL_TASK_STATES and has_message(task, params.message.message_id)
 
 
 class IdempotentContextBuilder(SimpleRequestContextBuilder):
-    """Gives a first message that names its context the task id :func:`first_message_task_id`."""
+    """Gives a message's new task the id the handler chose for it (:data:`NEW_TASK_ID`), and a
+    first message that names its context the task id :func:`first_message_task_id`."""
 
     async def build(
         self,
@@ -49,6 +77,8 @@ class IdempotentContextBuilder(SimpleRequestContextBuilder):
         context_id: str | None = None,
         task: Task | None = None,
     ) -> RequestContext:
+        if task_id is None:
+            task_id = context.state.get(NEW_TASK_ID)
         if (
             task_id is None
             and context_id
@@ -60,68 +90,201 @@ class IdempotentContextBuilder(SimpleRequestContextBuilder):
         return await super().build(context, params=params, task_id=task_id, context_id=context_id, task=task)
 
 
-class PocketMeshRequestHandler(DefaultRequestHandler):
-    """Refuses an unknown ``skillId`` (invalid params, -32602) before anything is persisted,
-    takes the messages of one task one at a time, and answers a message the task already
-    has (same ``messageId``) with the task as it stands, even once the task has ended."""
+_END = object()
 
-    def __init__(self, *args: Any, skills: Mapping[str, Any], turns: TurnLocks, **kwargs: Any) -> None:
+
+class _TurnRun:
+    """One message's turn, run in an asyncio task of its own; its events reach the request
+    through a queue, and the turn goes on to its end if the request stops reading."""
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.events: asyncio.Queue[Any] = asyncio.Queue()
+        self.reading = True
+        self.active_task: Any = None
+
+    def put(self, item: Any) -> None:
+        if self.reading:
+            self.events.put_nowait(item)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncIterator[Event]]:
+        """The turn's events for the ``async with`` body; the request may stop reading early."""
+        try:
+            yield self._events()
+        finally:
+            self.reading = False
+
+    async def _events(self) -> AsyncIterator[Event]:
+        while self.reading:
+            item = await self.events.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+
+class PocketMeshRequestHandler(DefaultRequestHandler):
+    """Checks each message (:mod:`pocketmesh.a2a.messages`) and its ``skillId`` before anything
+    is persisted, runs the messages of one task one at a time, each to its end, and answers a
+    message the task already has (same ``messageId``) with the task as it stands, even once the
+    task has ended."""
+
+    def __init__(
+        self,
+        *args: Any,
+        skills: Mapping[str, Any],
+        turns: TurnLocks,
+        limits: MessageLimits | None = None,
+        **kwargs: Any,
+    ) -> None:
         kwargs.setdefault("request_context_builder", IdempotentContextBuilder(should_populate_referred_tasks=False))
         super().__init__(*args, **kwargs)
         self._skills = skills
-        # The SDK lets every request on a task watch that task's one event stream, so a reply
-        # could be an earlier message's; one message per task at a time keeps replies apart,
-        # and the store's cross-process lock keeps replicas' turns apart the same way.
         self._turns = turns
+        self.limits = limits or MessageLimits()
+        self._running: set[asyncio.Task[None]] = set()
 
     async def on_message_send(self, params: SendMessageRequest, context: ServerCallContext) -> Message | Task:
-        """Check the skill, then send as the SDK does."""
-        task = await self._prepare(params, context)
-        if task is not None and _already_answered(params, task):
-            return task
-        async with self._turn(task):
-            return await super().on_message_send(params, context)
+        """Run the message's turn; answer with the task once the turn pauses or ends (or at once,
+        with ``returnImmediately``), as the SDK does."""
+        turn = await self._start(params, context, replace_status_update_with_task=True)
+        result: Message | Task | None = None
+        immediately = params.configuration.return_immediately
+        async with turn.read() as events:
+            async for event in events:
+                if isinstance(event, Task) and (
+                    immediately or event.status.state in (TERMINAL_TASK_STATES | INTERRUPTED_TASK_STATES)
+                ):
+                    self._validate_task_id_match(turn.task_id, event.id)
+                    result = event
+                    # A failed task may be followed by the run's exception, which then answers.
+                    if immediately or event.status.state != TaskState.TASK_STATE_FAILED:
+                        break
+                if isinstance(event, Message):
+                    result = event
+        if result is None:
+            result = await self._current_task(turn, context)
+        if isinstance(result, Task):
+            result = apply_history_length(result, params.configuration)
+        return result
 
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        """Check the skill, then stream as the SDK does."""
-        task = await self._prepare(params, context)
-        if task is not None and _already_answered(params, task):
-            yield task
-            return
-        async with self._turn(task):
-            async for event in super().on_message_send_stream(params, context):
-                yield event
+        """Run the message's turn and stream its events, as the SDK does."""
+        if not self._agent_card.capabilities.streaming:
+            raise UnsupportedOperationError(message="Streaming is not supported by the agent")
+        turn = await self._start(params, context, replace_status_update_with_task=False)
+        async with turn.read() as events:
+            async for event in events:
+                if isinstance(event, Task):
+                    self._validate_task_id_match(turn.task_id, event.id)
+                    yield apply_history_length(event, params.configuration)
+                else:
+                    yield event
 
-    def _turn(self, task: Task | None) -> AbstractAsyncContextManager[None]:
-        # A new task has nothing to wait for; neither has a task id the caller may not see
-        # (waiting on another owner's busy task would tell that it exists).
-        return self._turns.hold(task.id) if task is not None else nullcontext()
+    async def on_list_tasks(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
+        """Refuse a filter on a state that does not exist, then list as the SDK does."""
+        check_list_request(params)
+        return await super().on_list_tasks(params, context)
 
-    async def _prepare(self, params: SendMessageRequest, context: ServerCallContext) -> Task | None:
-        """The caller's task the message continues (``None`` for a new or an unknown one)."""
-        message = params.message if params.HasField("message") else None
-        task = None
-        if message is not None and message.task_id:
-            task = await self.task_store.get(message.task_id, context)
-            if task is not None and not message.context_id:
+    async def aclose(self) -> None:
+        """Drain the SDK's running tasks, then every turn still finishing in the background."""
+        await super().aclose()
+        for turn in list(self._running):
+            turn.cancel()
+        await asyncio.gather(*self._running, return_exceptions=True)
+
+    async def _start(
+        self, params: SendMessageRequest, context: ServerCallContext, *, replace_status_update_with_task: bool
+    ) -> _TurnRun:
+        """Check the message, pick the task it goes to, and start its turn."""
+        validate_proto_required_fields(params)
+        message = params.message
+        check_message(message, self.limits)
+        self._check_skill(message, None)
+        if message.task_id:
+            # Only a task the caller may see is waited for: waiting on another owner's busy
+            # task would tell that it exists.
+            if await self.task_store.get(message.task_id, context) is None:
+                raise TaskNotFoundError(f"Task {message.task_id} not found")
+            task_id = message.task_id
+        elif message.context_id and message.message_id:
+            # A first message sent again reaches the task its first delivery opened.
+            task_id = first_message_task_id(resolve_user_scope(context), message.context_id, message.message_id)
+        else:
+            task_id = str(uuid.uuid4())
+            context.state[NEW_TASK_ID] = task_id
+        turn = _TurnRun(task_id)
+        running = asyncio.get_running_loop().create_task(
+            self._run_turn(turn, params, context, replace_status_update_with_task), name=f"turn:{task_id}"
+        )
+        self._running.add(running)
+        running.add_done_callback(self._running.discard)
+        return turn
+
+    async def _run_turn(
+        self, turn: _TurnRun, params: SendMessageRequest, context: ServerCallContext, replace: bool
+    ) -> None:
+        try:
+            covers = getattr(self.task_store, "run_ids_of", lambda *_: ())(turn.task_id, context)
+            async with self._turns.hold(turn.task_id, covers=covers) as held:
+                task = await self._prepare(params, context, turn.task_id)
+                if task is not None and _already_answered(params, task):
+                    turn.put(task)
+                    return
+                active_task, request_context = await self._setup_active_task(params, context)
+                turn.active_task = active_task
+                try:
+                    async for event in active_task.subscribe(
+                        request=request_context, include_initial_task=False, replace_status_update_with_task=replace
+                    ):
+                        if held.lost is None:
+                            turn.put(event)
+                finally:
+                    if held.lost is not None:
+                        # Whatever the SDK reports after the loss is not this turn's answer:
+                        # the turn stopped, and nothing it did since was saved.
+                        turn.put(TurnLostError(turn.task_id, held.lost))
+        except Exception as error:  # noqa: BLE001 - handed to the request, which raises it
+            turn.put(error)
+        finally:
+            turn.put(_END)
+
+    async def _prepare(self, params: SendMessageRequest, context: ServerCallContext, task_id: str) -> Task | None:
+        """The caller's task the message continues, read under its turn (``None``: a new task)."""
+        message = params.message
+        # An id this handler has just made up names no task yet: no need to ask the store.
+        fresh = context.state.get(NEW_TASK_ID) == task_id
+        task = None if fresh else await self.task_store.get(task_id, context)
+        if message.task_id:
+            if task is None:
+                raise TaskNotFoundError(f"Task {message.task_id} not found")
+            if not message.context_id:
                 # Otherwise the SDK invents a context id for the follow-up, and a task it has
                 # not got in memory (after a restart) would then reject the task's own events.
                 message.context_id = task.context_id
-        elif message is not None and message.context_id and message.message_id:
+        elif task is not None:
             # A first message sent again: continue the task the first delivery opened.
-            derived = first_message_task_id(resolve_user_scope(context), message.context_id, message.message_id)
-            task = await self.task_store.get(derived, context)
-            if task is not None:
-                message.task_id = derived
+            message.task_id = task_id
         self._check_skill(message, task)
+        check_history(task, message, self.limits)
         return task
 
-    def _check_skill(self, message: Message | None, task: Task | None) -> None:
+    async def _current_task(self, turn: _TurnRun, context: ServerCallContext) -> Task:
+        if turn.active_task is not None:
+            return await turn.active_task.get_task()  # type: ignore[no-any-return]
+        task = await self.task_store.get(turn.task_id, context)
+        if task is None:
+            raise TaskNotFoundError(f"Task {turn.task_id} not found")
+        return task
+
+    def _check_skill(self, message: Message, task: Task | None) -> None:
         skill = message_skill(message)
         if skill is None:
-            if message is not None and message.HasField("metadata") and "skillId" in message.metadata:
+            if message.HasField("metadata") and "skillId" in message.metadata:
                 value = message.metadata["skillId"]
                 raise InvalidParamsError(
                     message=(
@@ -137,7 +300,7 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
                     f"Set message.metadata.skillId to one of them, or leave it out for the default."
                 )
             )
-        if message is not None and message.task_id:
+        if message.task_id and task is not None:
             started = task_skill(task)
             if started is not None and started != skill:
                 raise InvalidParamsError(

@@ -7,7 +7,10 @@
 - :class:`TurnLocks`: what the request handler and the executor hold around a turn. It takes the
   in-process lock, then the store's cross-process lock: ``persistence.run_lock(task_id)`` when
   the backend has one (PostgreSQL, Redis), a :class:`FileRunLocks` beside a SQLite file. It is
-  re-entrant within one turn, so the executor the handler starts does not wait on its own turn.
+  re-entrant within one held turn (a :class:`Turn`), so the executor the handler starts does
+  not wait on its own turn; once the turn is let go, nothing spawned inside it still counts as
+  holding it. A store whose lock is a lease (Redis) reports a lost lease to the turn, which
+  stops the executor (:meth:`Turn.guard`) before it writes anything more.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import errno
 import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import RunLockTimeoutError
+from a2a.utils.errors import InternalError
+
+from ..errors import RunLockLostError, RunLockTimeoutError
 
 RunLock = Callable[[str], AbstractAsyncContextManager[Any]]
 """``run_lock(run_id)``: an async context manager holding ``run_id`` across processes."""
@@ -155,7 +160,90 @@ def default_turn_limit(persistence: Any) -> int | None:
     return DEFAULT_POSTGRES_TURNS if isinstance(persistence, PostgresPersistence) else None
 
 
-_HELD: contextvars.ContextVar[frozenset[str]] = contextvars.ContextVar("pocketmesh_turns_held", default=frozenset())
+class TurnLostError(InternalError):
+    """A turn stopped because its holder lost the task's cross-process lock mid-turn; answered
+    to the client as a JSON-RPC internal error (-32603) saying to send the message again."""
+
+    def __init__(self, task_id: str, detail: str) -> None:
+        super().__init__(
+            message=(
+                f"the turn of task {task_id!r} was stopped: this server lost the task's lock ({detail}), "
+                f"and another replica may be running the task now. Nothing of this turn was saved after "
+                f"that; send the message again (same messageId) to get its answer."
+            )
+        )
+
+
+class Turn:
+    """One held turn of a task: who holds it, whether it is still held, whether its lock was lost.
+
+    A task spawned inside the turn (the SDK's producer runs the executor in a copy of the
+    request's context) sees the turn as held only while :meth:`TurnLocks.hold` has not let go;
+    after that it must take the turn itself, so no code can run a task's turn unlocked.
+    """
+
+    def __init__(self, task_id: str) -> None:
+        self.task_id = task_id
+        self.active = True
+        self.lost: str | None = None
+        """Why the cross-process lock was lost, or ``None`` while it is held."""
+        self._on_loss: list[Callable[[], None]] = []
+        self._inside = 0
+        self._all_out = asyncio.Event()
+        self._all_out.set()
+
+    @asynccontextmanager
+    async def _join(self) -> AsyncIterator[None]:
+        """Count a re-entrant holder (the executor), whom the turn waits for before it ends."""
+        self._inside += 1
+        self._all_out.clear()
+        try:
+            yield
+        finally:
+            self._inside -= 1
+            if not self._inside:
+                self._all_out.set()
+
+    async def _until_all_out(self) -> None:
+        await self._all_out.wait()
+
+    def lose(self, detail: str) -> None:
+        """Record that the lock behind this turn is gone, and tell everyone who asked."""
+        if self.lost is None:
+            self.lost = detail
+            for callback in list(self._on_loss):
+                callback()
+
+    @asynccontextmanager
+    async def guard(self) -> AsyncIterator[None]:
+        """Stop the body (a :class:`TurnLostError` instead of its result) once the lock is lost,
+        and turn a write refused for a lost lock into the same error."""
+        task = asyncio.current_task()
+        assert task is not None
+        stopped = False
+
+        def stop() -> None:
+            nonlocal stopped
+            stopped = True
+            task.cancel()
+
+        self._on_loss.append(stop)
+        try:
+            if self.lost is not None:
+                raise TurnLostError(self.task_id, self.lost)
+            yield
+        except asyncio.CancelledError:
+            if stopped and task.uncancel() == 0:
+                raise TurnLostError(self.task_id, self.lost or "lease lost") from None
+            raise
+        except RunLockLostError as error:
+            self.lose(error.detail)
+            raise TurnLostError(self.task_id, error.detail) from error
+        finally:
+            self._on_loss.remove(stop)
+
+
+_HELD: contextvars.ContextVar[Mapping[str, Turn]] = contextvars.ContextVar("pocketmesh_turns_held", default={})
 
 
 class TurnLocks:
@@ -180,39 +268,64 @@ class TurnLocks:
         self._slots = asyncio.Semaphore(limit) if limit else None
 
     @asynccontextmanager
-    async def hold(self, task_id: str) -> AsyncIterator[None]:
-        """Hold the turn of ``task_id`` for the ``async with`` body (at once if this turn holds it)."""
+    async def hold(self, task_id: str, *, covers: Sequence[str] = ()) -> AsyncIterator[Turn]:
+        """Hold the turn of ``task_id`` for the ``async with`` body (at once if this turn holds it).
+
+        ``covers``: more run ids whose writes the store's lock lease fences, besides ``task_id``
+        (the task's own record), where the store fences writes (Redis).
+        """
         held = _HELD.get()
-        if task_id in held:
-            yield
+        current = held.get(task_id)
+        if current is not None and current.active:
+            async with current._join():
+                yield current
             return
         async with self._local.hold(task_id):
             if self._slots is not None:
                 await self._slots.acquire()
+            turn = Turn(task_id)
             try:
                 if self.shared_lock is None:
-                    async with self._mark(held, task_id):
-                        yield
+                    async with self._mark(held, turn):
+                        yield turn
                 else:
-                    async with self.shared_lock(task_id), self._mark(held, task_id):
-                        yield
+                    async with self.shared_lock(task_id) as lease:
+                        _attach(lease, turn, covers)
+                        async with self._mark(held, turn):
+                            yield turn
             finally:
+                turn.active = False
                 if self._slots is not None:
                     self._slots.release()
 
     @staticmethod
     @asynccontextmanager
-    async def _mark(held: frozenset[str], task_id: str) -> AsyncIterator[None]:
-        # Set back (not reset with a token): the handler's stream holds the turn across the
-        # yields of an async generator, whose steps need not share one context.
-        _HELD.set(held | {task_id})
+    async def _mark(held: Mapping[str, Turn], turn: Turn) -> AsyncIterator[None]:
+        # Set back (not reset with a token): a caller may hold the turn across the yields of an
+        # async generator, whose steps need not share one context.
+        _HELD.set({**held, turn.task_id: turn})
         try:
             yield
         finally:
             _HELD.set(held)
+            # Work started inside the turn (the SDK's producer runs the executor on its own)
+            # may outlive the caller's part of it: the locks, and the lease's fencing of
+            # writes, last until that work is done too.
+            await turn._until_all_out()
 
     def __len__(self) -> int:
         return len(self._local)
+
+
+def _attach(lease: Any, turn: Turn, covers: Sequence[str]) -> None:
+    """Wire a store's lock lease (what ``run_lock`` yields, if anything) to the turn."""
+    cover = getattr(lease, "cover", None)
+    if callable(cover):
+        for run_id in covers:
+            cover(run_id)
+    on_lost = getattr(lease, "on_lost", None)
+    if callable(on_lost):
+        on_lost(turn.lose)
 
 
 class BoundedPersistence:

@@ -4,24 +4,20 @@ extended card — and the card entries that declare them. Built by :func:`~pocke
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from a2a.types import AgentCard
-from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import BaseRoute
 
 from .auth import Authenticator
 from .push import PushConfigStore, PushPolicy, PushSender, RetryPolicy
 from .transports import GrpcServer, interfaces_for, require_grpc, rest_routes
-from .validation import error_response
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
 
-CONTENT_TYPE_NOT_SUPPORTED = -32005
 
 DERIVED: Any = object()
 """The default of ``rest_path``: derived from the JSON-RPC path (``/a2a`` -> ``/a2a/rest``)."""
@@ -160,20 +156,3 @@ def _also_as_0_3(card: AgentCard) -> None:
     legacy = card.supported_interfaces.add()
     legacy.CopyFrom(jsonrpc)
     legacy.protocol_version = "0.3"
-
-
-def json_only(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-    """``endpoint`` refusing a body declared as anything but JSON with -32005 (content type not supported)."""
-
-    async def guarded(request: Request) -> Response:
-        content_type = request.headers.get("content-type", "")
-        media = content_type.split(";", 1)[0].strip().lower()
-        if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
-            return error_response(
-                None,
-                CONTENT_TYPE_NOT_SUPPORTED,
-                f"content type not supported: {content_type!r:.60}; send the JSON-RPC request as application/json.",
-            )
-        return await endpoint(request)
-
-    return guarded

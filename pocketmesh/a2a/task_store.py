@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.context import ServerCallContext
@@ -25,13 +26,18 @@ _DEFAULT_PAGE_SIZE = 50
 
 
 class PocketMeshTaskStore(TaskStore):
-    """Stores each A2A task under run id ``a2a-task:<task id>``, with the owner it belongs to.
+    """Stores each A2A task under run id ``a2a-task:<owner>:<task id>``, with the owner it belongs to.
 
     Uses only the five-method persistence protocol, so any backend that can pause and resume
     flows can also hold the tasks; flow runs (run id = task id) live beside them. The record is
     ``{"owner": ..., "taskProto": <base64 of the serialized protobuf Task>}``: the SDK saves the
     task on every event, and the binary form costs a fraction of a JSON rendering. Records
     holding ``"task"`` as a JSON object are read too.
+
+    The owner (percent-encoded) is part of the run id, so a caller's tasks are the runs under
+    one prefix: listing them reads only those, on a backend that lists by prefix
+    (``list_runs_with_prefix``, which the built-in backends have), and otherwise loads only
+    those, filtering the ids ``list_runs`` returns. Another owner's tasks cost a caller nothing.
     """
 
     def __init__(self, persistence: Persistence, owner_resolver: OwnerResolver = resolve_user_scope) -> None:
@@ -42,38 +48,45 @@ class PocketMeshTaskStore(TaskStore):
         self._locks = KeyedLocks()
 
     @staticmethod
-    def run_id_for(task_id: str) -> str:
-        """The persistence run id under which task ``task_id`` is stored."""
-        return f"{keys.TASK_RUN_PREFIX}{task_id}"
+    def owner_prefix(owner: str) -> str:
+        """The run-id prefix under which every task of ``owner`` is stored."""
+        return f"{keys.TASK_RUN_PREFIX}{quote(owner, safe='')}:"
+
+    @classmethod
+    def run_id_for(cls, task_id: str, owner: str = "") -> str:
+        """The persistence run id under which task ``task_id`` of ``owner`` is stored."""
+        return f"{cls.owner_prefix(owner)}{task_id}"
+
+    def run_ids_of(self, task_id: str, context: ServerCallContext) -> tuple[str, ...]:
+        """The run ids a turn of ``task_id`` writes besides the run itself: the task's record."""
+        return (self.run_id_for(task_id, self._owner_of(context)),)
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
         """Save or replace the task for the caller's owner."""
-        record = {
-            "owner": self._owner_of(context),
-            "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii"),
-        }
+        owner = self._owner_of(context)
+        record = {"owner": owner, "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii")}
         async with self._locks.hold(task.id):
-            await self.persistence.save_run(self.run_id_for(task.id), record, {})
+            await self.persistence.save_run(self.run_id_for(task.id, owner), record, {})
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The task, if it exists and belongs to the caller's owner."""
-        record = await self.persistence.load_run(self.run_id_for(task_id))
-        if not _is_task_record(record) or record["owner"] != self._owner_of(context):
+        owner = self._owner_of(context)
+        record = await self.persistence.load_run(self.run_id_for(task_id, owner))
+        if not _is_task_record(record) or record["owner"] != owner:
             return None
         return _task_from(record)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         """Delete the task record (the flow run of the same id is left alone)."""
         if await self.get(task_id, context) is not None:
-            await self.persistence.delete_run(self.run_id_for(task_id))
+            await self.persistence.delete_run(self.run_id_for(task_id, self._owner_of(context)))
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """The caller's tasks, newest status first, filtered and paged as the request asks."""
+        start = _page_start(params.page_token)
         owner = self._owner_of(context)
         tasks: list[Task] = []
-        for run_id in await self.persistence.list_runs():
-            if not run_id.startswith(keys.TASK_RUN_PREFIX):
-                continue
+        for run_id in await self._run_ids(self.owner_prefix(owner)):
             record = await self.persistence.load_run(run_id)
             if _is_task_record(record) and record["owner"] == owner:
                 tasks.append(_task_from(record))
@@ -85,7 +98,6 @@ class PocketMeshTaskStore(TaskStore):
             after = params.status_timestamp_after.ToNanoseconds()
             tasks = [t for t in tasks if t.status.HasField("timestamp") and t.status.timestamp.ToNanoseconds() >= after]
         tasks.sort(key=lambda t: (t.status.timestamp.ToNanoseconds(), t.id), reverse=True)
-        start = _page_start(params.page_token)
         size = params.page_size or _DEFAULT_PAGE_SIZE
         page = tasks[start : start + size]
         more = start + size < len(tasks)
@@ -95,6 +107,12 @@ class PocketMeshTaskStore(TaskStore):
             total_size=len(tasks),
             page_size=size,
         )
+
+    async def _run_ids(self, prefix: str) -> list[str]:
+        by_prefix = getattr(self.persistence, "list_runs_with_prefix", None)
+        if by_prefix is not None:
+            return list(await by_prefix(prefix))
+        return [run_id for run_id in await self.persistence.list_runs() if run_id.startswith(prefix)]
 
 
 def _is_task_record(record: Any) -> bool:
@@ -110,15 +128,17 @@ def _task_from(record: dict[str, Any]) -> Task:
     except (binascii.Error, ValueError, DecodeError) as error:
         raise PersistenceError(
             f"the stored A2A task record is damaged ({error}); delete its run "
-            f"(a2a-task:<task id>) from the persistence backend."
+            f"(a2a-task:<owner>:<task id>) from the persistence backend."
         ) from error
 
 
 def _page_start(token: str) -> int:
     if not token:
         return 0
-    if not token.isdigit():
+    # isdigit() alone takes "²" and other digits int() refuses; a real token is short.
+    if not (token.isascii() and token.isdigit() and len(token) <= 12):
         raise InvalidParamsError(
-            message=f"invalid page token {token!r:.40}; pass the nextPageToken of the previous page, or none."
+            message=f"invalid params: pageToken {token!r:.40} is not a page token of this agent; pass the "
+            f"nextPageToken of the previous page, or none for the first page."
         )
     return int(token)

@@ -1,6 +1,6 @@
 """Checks of one JSON-RPC request body, before the SDK sees it: decoding, envelope, method,
-``A2A-Version``, and the shape of ``params``. Each refusal is a ready JSON-RPC error response
-(see :mod:`pocketmesh.a2a.endpoint` for the table of codes)."""
+``A2A-Version``, and the fields of ``params`` (:mod:`pocketmesh.a2a.fields`). Each refusal is
+a ready JSON-RPC error response (see :mod:`pocketmesh.a2a.endpoint` for the table of codes)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 from a2a.compat.v0_3.jsonrpc_adapter import JSONRPC03Adapter
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
-from google.protobuf.descriptor import Descriptor
 from packaging.version import InvalidVersion, Version
 from starlette.responses import JSONResponse
+
+from .fields import params_problem, v03_params_problem
 
 MAX_DEPTH = 64
 """Deepest nesting of JSON arrays and objects accepted in a request."""
@@ -24,6 +25,7 @@ INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
 INVALID_PARAMS = -32602
 VERSION_NOT_SUPPORTED = -32009
+CONTENT_TYPE_NOT_SUPPORTED = -32005
 
 V03_METHODS = frozenset(JSONRPC03Adapter.METHOD_TO_MODEL)
 V1_METHODS = frozenset(JsonRpcDispatcher.METHOD_TO_MODEL)
@@ -196,6 +198,14 @@ def check(body: Any, version_header: str) -> JSONResponse | None:
             f"method not found: {method!r:.60}; this agent answers the A2A 1.0 methods (SendMessage, GetTask, "
             f"CancelTask, ...) and their 0.3 names (message/send, tasks/get, tasks/cancel, ...).",
         )
+    if len(version_header) > _LONGEST_VERSION:
+        return error_response(
+            reply_id,
+            VERSION_NOT_SUPPORTED,
+            f"version not supported: the A2A-Version header holds {len(version_header)} characters "
+            f"({version_header[:20]!r}...), which is no version; send 'A2A-Version: 1.0' for the 1.0 "
+            f"methods, or no header for the 0.3 names.",
+        )
     problem = _version_problem(method, version_header)
     if problem is not None:
         return error_response(reply_id, VERSION_NOT_SUPPORTED, problem)
@@ -208,80 +218,15 @@ def check(body: Any, version_header: str) -> JSONResponse | None:
             f"{{\"message\": {{...}}}} or {{\"id\": \"<task id>\"}}.",
         )
     model = JsonRpcDispatcher.METHOD_TO_MODEL.get(method)
-    if model is not None and params:
-        # The SDK's protobuf parser, told to ignore unknown fields, also takes a string or a
-        # number for a nested message (as an empty one); the 1.0 schema wants objects and lists.
-        problem = _shape_problem(model.DESCRIPTOR, params, "params")
+    if params:
+        problem = params_problem(model.DESCRIPTOR, params) if model is not None else v03_params_problem(params)
         if problem is not None:
             return error_response(reply_id, INVALID_PARAMS, f"invalid params: {problem}")
     return None
 
 
-_WELL_KNOWN_SHAPES: dict[str, type] = {
-    "google.protobuf.Struct": dict,
-    "google.protobuf.ListValue": list,
-    "google.protobuf.Timestamp": str,
-    "google.protobuf.Duration": str,
-}
-
-
-_Plan = dict[str, tuple[str, Any]]
-_plans: dict[str, _Plan] = {}
-
-
-def _plan(descriptor: Descriptor) -> _Plan:
-    """JSON key -> (the shape it needs, the message descriptor to descend into), per message type."""
-    plan = _plans.get(descriptor.full_name)
-    if plan is not None:
-        return plan
-    plan = {}
-    for field in descriptor.fields:
-        message = field.message_type
-        if message is not None and message.GetOptions().map_entry:
-            shape: tuple[str, Any] = ("object", None)
-        elif field.is_repeated:
-            nested = message if message is not None and message.full_name not in _WELL_KNOWN_SHAPES else None
-            shape = ("list", nested)
-        elif message is None or message.full_name == "google.protobuf.Value":
-            continue
-        elif message.full_name in _WELL_KNOWN_SHAPES:
-            shape = ({dict: "object", list: "list", str: "string"}[_WELL_KNOWN_SHAPES[message.full_name]], None)
-        else:
-            shape = ("object", message)
-        plan[field.json_name] = plan[field.name] = shape
-    _plans[descriptor.full_name] = plan
-    return plan
-
-
-_PYTHON_TYPE = {"object": dict, "list": list, "string": str}
-_ARTICLE = {"object": "an object", "list": "a list", "string": "a string"}
-
-
-def _shape_problem(descriptor: Descriptor, value: dict[str, Any], path: str) -> str | None:
-    """Where ``value`` has a non-object for a message field or a non-list for a repeated one."""
-    plan = _plan(descriptor)
-    for key, item in value.items():
-        shape = plan.get(key)
-        if shape is None or item is None:
-            continue
-        kind, nested = shape
-        where = f"{path}.{key}"
-        if not isinstance(item, _PYTHON_TYPE[kind]):
-            return f"{where} must be {_ARTICLE[kind]}, got {type(item).__name__} {item!r:.40}."
-        if nested is None:
-            continue
-        if kind == "object":
-            problem = _shape_problem(nested, item, where)
-            if problem is not None:
-                return problem
-            continue
-        for i, element in enumerate(item):
-            if not isinstance(element, dict):
-                return f"{where}[{i}] must be an object, got {type(element).__name__} {element!r:.40}."
-            problem = _shape_problem(nested, element, f"{where}[{i}]")
-            if problem is not None:
-                return problem
-    return None
+_LONGEST_VERSION = 32
+"""A longer ``A2A-Version`` is no version this server speaks (and not worth parsing)."""
 
 
 @functools.lru_cache(maxsize=256)
@@ -290,7 +235,7 @@ def _version_problem(method: str, header: str) -> str | None:
     given = header.strip() or "0.3"
     try:
         major = Version(given).major
-    except InvalidVersion:
+    except (InvalidVersion, ValueError):  # ValueError: a number past int()'s digit limit
         major = None
     if major == wanted:
         return None
@@ -303,3 +248,15 @@ def _version_problem(method: str, header: str) -> str | None:
         f"version not supported: {method} is an A2A 0.3 name and the request says A2A-Version {given!r:.20}; "
         f"drop the header (0.3), or use the 1.0 method with 'A2A-Version: 1.0'."
     )
+
+
+def content_type_refusal(content_type: str) -> JSONResponse | None:
+    """The -32005 answer to a body declared as anything but JSON (none for JSON or no type)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media and media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        return error_response(
+            None,
+            CONTENT_TYPE_NOT_SUPPORTED,
+            f"content type not supported: {content_type!r:.60}; send the JSON-RPC request as application/json.",
+        )
+    return None

@@ -36,12 +36,27 @@ def merge_trace(state: Any, rows: Sequence[Sequence[Any]]) -> tuple[Any, int]:
     return state, count
 
 
+def prefix_end(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix`` (in code point order,
+    which is UTF-8 byte order), or ``None`` when there is none (an empty prefix)."""
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if last == 0xD800:
+            last = 0xE000  # surrogates are no characters; the order goes on after them
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
+
+
 @runtime_checkable
 class Persistence(Protocol):
     """Where runs live between steps, turns and processes.
 
     Implement these five methods and every durable feature works: pause / resume,
-    :class:`~pocketmesh.FlowStepper`, crash recovery and the A2A server.
+    :class:`~pocketmesh.FlowStepper`, crash recovery and the A2A server. The built-in backends
+    add ``list_runs_with_prefix(prefix)``, which the A2A server uses to list one owner's
+    tasks without reading anyone else's.
     """
 
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:

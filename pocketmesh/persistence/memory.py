@@ -37,6 +37,10 @@ class InMemoryPersistence:
         """Every run id, oldest first."""
         return list(self._runs)
 
+    async def list_runs_with_prefix(self, prefix: str) -> list[str]:
+        """The ids of the runs whose id starts with ``prefix``, oldest first."""
+        return [run_id for run_id in self._runs if run_id.startswith(prefix)]
+
     async def delete_run(self, run_id: str) -> None:
         """Forget the run and its steps."""
         self._runs.pop(run_id, None)

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PersistenceError, RunLockTimeoutError
 from ..types import Params
-from .base import TraceRow, merge_trace
+from .base import TraceRow, merge_trace, prefix_end
+from .statements import Statements
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -102,7 +103,7 @@ class PostgresPersistence:
         self._lifetimes: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, AsyncGenerator[None, None]
         ] = weakref.WeakKeyDictionary()
-        self._sql = _Statements(self._psycopg, table_prefix, storage)
+        self._sql = Statements(self._psycopg, table_prefix, storage)
 
     # -- the five methods -------------------------------------------------------------------
 
@@ -123,6 +124,14 @@ class PostgresPersistence:
     async def list_runs(self) -> list[str]:
         """Every run id, oldest first."""
         return [row[0] for row in await self._execute(self._sql.list_runs, (), fetch=True)]
+
+    async def list_runs_with_prefix(self, prefix: str) -> list[str]:
+        """The ids of the runs whose id starts with ``prefix``, oldest first (an index range)."""
+        end = prefix_end(prefix)
+        if end is None:
+            return await self.list_runs()
+        rows = await self._execute(self._sql.list_runs_between, (prefix, end), fetch=True)
+        return [row[0] for row in rows]
 
     async def delete_run(self, run_id: str) -> None:
         """Forget the run, its steps and its trace."""
@@ -299,102 +308,3 @@ async def _close_at_loop_end(idle: list[AsyncConnection[Any]]) -> AsyncGenerator
         yield
     finally:
         await _close_all(idle)
-
-
-class _Statements:
-    """The SQL of one table prefix and storage type, composed once."""
-
-    def __init__(self, psycopg: Any, prefix: str, storage: str) -> None:
-        sql = psycopg.sql
-        names = {
-            "runs": sql.Identifier(f"{prefix}_runs"),
-            "steps": sql.Identifier(f"{prefix}_steps"),
-            "trace": sql.Identifier(f"{prefix}_trace"),
-            "json": sql.SQL(storage.upper()),
-        }
-
-        def q(text: str) -> Any:
-            return sql.SQL(text).format(**names)
-
-        self.schema = [
-            q(
-                "CREATE TABLE IF NOT EXISTS {runs} ("
-                " run_id TEXT PRIMARY KEY,"
-                " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
-                " state {json} NOT NULL,"
-                " params {json} NOT NULL,"
-                " created_at TIMESTAMPTZ NOT NULL DEFAULT now(),"
-                " updated_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-            ),
-            q(
-                "CREATE TABLE IF NOT EXISTS {steps} ("
-                " run_id TEXT NOT NULL,"
-                " step_id TEXT NOT NULL,"
-                " node_name TEXT NOT NULL,"
-                " seq BIGINT GENERATED ALWAYS AS IDENTITY,"
-                " result {json} NOT NULL,"
-                " PRIMARY KEY (run_id, step_id, node_name))"
-            ),
-            q(
-                "CREATE TABLE IF NOT EXISTS {trace} ("
-                " run_id TEXT NOT NULL,"
-                " seq INTEGER NOT NULL,"
-                " step BIGINT NOT NULL,"
-                " node TEXT NOT NULL,"
-                " action TEXT,"
-                " PRIMARY KEY (run_id, seq))"
-            ),
-            q("ALTER TABLE {trace} ADD COLUMN IF NOT EXISTS started_at FLOAT8, ADD COLUMN IF NOT EXISTS duration_ms FLOAT8"),
-        ]
-        self.upsert_run = q(
-            "INSERT INTO {runs} (run_id, state, params) VALUES (%s, %s::{json}, %s::{json}) "
-            "ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, "
-            "params = excluded.params, updated_at = now()"
-        )
-        self.upsert_step = q(
-            "INSERT INTO {steps} (run_id, step_id, node_name, result) "
-            "VALUES (%s, %s, %s, %s::{json}) "
-            "ON CONFLICT (run_id, step_id, node_name) DO UPDATE SET result = excluded.result"
-        )
-        self.append_trace = q(
-            "INSERT INTO {trace} (run_id, seq, step, node, action, started_at, duration_ms) SELECT %s, * "
-            "FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::text[], %s::float8[], %s::float8[]) "
-            "ON CONFLICT (run_id, seq) DO UPDATE SET step = excluded.step, node = excluded.node, "
-            "action = excluded.action, started_at = excluded.started_at, duration_ms = excluded.duration_ms"
-        )
-        # One statement is one transaction: a step, its trace rows and the state land together.
-        self._checkpoints = {
-            (with_step, with_trace): sql.SQL("").join(
-                [
-                    *([sql.SQL("WITH step AS ("), self.upsert_step, sql.SQL(") ")] if with_step else []),
-                    *(
-                        [sql.SQL(", " if with_step else "WITH "), sql.SQL("trace AS ("),
-                         self.append_trace, sql.SQL(") ")]
-                        if with_trace else []
-                    ),
-                    self.upsert_run,
-                ]
-            )
-            for with_step in (False, True)
-            for with_trace in (False, True)
-        }
-        self.load_run = q(
-            "SELECT r.state::text, (SELECT json_agg(json_build_array(t.seq, t.step, t.node, "
-            "t.action, t.started_at, t.duration_ms))::text FROM {trace} t WHERE t.run_id = r.run_id) "
-            "FROM {runs} r WHERE r.run_id = %s"
-        )
-        self.list_runs = q("SELECT run_id FROM {runs} ORDER BY seq")
-        self.load_steps = q(
-            "SELECT step_id, node_name, result::text FROM {steps} WHERE run_id = %s "
-            "ORDER BY CASE WHEN step_id ~ '^[0-9]{{1,18}}$' THEN step_id::bigint END "
-            "NULLS LAST, seq"
-        )
-        self.delete_run = q(
-            "WITH steps AS (DELETE FROM {steps} WHERE run_id = %s), "
-            "trace AS (DELETE FROM {trace} WHERE run_id = %s) "
-            "DELETE FROM {runs} WHERE run_id = %s"
-        )
-
-    def checkpoint(self, with_step: bool, with_trace: bool) -> Any:
-        """The one-statement checkpoint: optional step, optional trace rows, then the state."""
-        return self._checkpoints[with_step, with_trace]

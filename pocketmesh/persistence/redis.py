@@ -7,9 +7,12 @@ Needs the ``redis`` extra (``pip install 'pocketmesh[redis]'``). Keys, under ``p
 - ``<prefix>trace:<run_id>``  hash: trace position -> ``[step, node, action]`` (the fast path's
   trace rows, see :mod:`pocketmesh.runs`)
 - ``<prefix>runs``            sorted set of run ids, scored by first-save time
+- ``<prefix>names``           the same run ids, scored 0, for listing by prefix in name order
 - ``<prefix>lock:<run_id>``   the holder's token while :meth:`RedisPersistence.run_lock` is held
 
-Writes use MULTI/EXEC, so they need one Redis server (or a primary), not Redis Cluster.
+A write is one script (one atomic step), fenced by the run's lock when this process holds it
+(see :mod:`pocketmesh.persistence.lease`); writes need one Redis server (or a primary), not
+Redis Cluster.
 """
 
 from __future__ import annotations
@@ -27,27 +30,16 @@ from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
-from ..errors import PersistenceError, RunLockTimeoutError
+from ..errors import PersistenceError, RunLockLostError, RunLockTimeoutError
 from ..types import Params
-from .base import TraceRow, merge_trace
+from .base import TraceRow, merge_trace, prefix_end
+from .lease import DEFAULT_LEASE, LOST_MARKER, RELEASE, SAVE, Lease, keep, release_later
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 URL_ENV = "POCKETMESH_REDIS_URL"
 FINISHED = frozenset({"completed", "failed", "canceled"})
-
-# Delete / extend the lock only while it still holds our token: a lease that expired and
-# was taken by another process must not be released or extended by us.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-
 
 def _import_redis() -> Any:
     try:
@@ -84,7 +76,9 @@ class RedisPersistence:
     ``finished_ttl`` (seconds or a timedelta), a run saved as completed, failed or canceled
     expires, with its steps, that long after its last save. One client is kept per event loop
     and closed when that loop ends, so the store is not bound to the loop that first used it.
-    :meth:`run_lock` serializes turns of one run across processes.
+    :meth:`run_lock` serializes turns of one run across processes; its lease lasts
+    ``lock_lease`` seconds (default 10) without renewal, and a holder that loses it can write
+    nothing more to the runs it covers.
     """
 
     def __init__(
@@ -93,6 +87,7 @@ class RedisPersistence:
         *,
         prefix: str = "pocketmesh:",
         finished_ttl: float | datetime.timedelta | None = None,
+        lock_lease: float = DEFAULT_LEASE,
     ) -> None:
         url = url if url is not None else os.environ.get(URL_ENV)
         if not url:
@@ -105,6 +100,12 @@ class RedisPersistence:
         self.prefix = prefix
         self.finished_ttl = finished_ttl
         self._ttl_ms = _milliseconds("finished_ttl", finished_ttl)
+        if isinstance(lock_lease, bool) or not isinstance(lock_lease, (int, float)) or not lock_lease > 0:
+            raise ValueError(f"lock_lease must be a positive number of seconds, got {lock_lease!r}; e.g. lock_lease=10.")
+        self.lock_lease = float(lock_lease)
+        # Run id -> the lease of this process fencing its writes (see run_lock).
+        self._fences: dict[str, Lease] = {}
+        self._releases: set[asyncio.Task[None]] = set()
         self._clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Redis] = (
             weakref.WeakKeyDictionary()
         )
@@ -135,6 +136,11 @@ class RedisPersistence:
         """The sorted set of run ids, by first-save time."""
         return f"{self.prefix}runs"
 
+    @property
+    def names_key(self) -> str:
+        """The sorted set of run ids in name order (all scored 0), for :meth:`list_runs_with_prefix`."""
+        return f"{self.prefix}names"
+
     # -- the five methods -------------------------------------------------------------------
 
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
@@ -149,9 +155,7 @@ class RedisPersistence:
 
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         """Record one step of the run."""
-        client = await self._client()
-        field, value = _step_entry(str(step_id), node_name, json.dumps(result))
-        await self._call(client.hset(self.steps_key(run_id), field, value))
+        await self._write(run_id, "", "", _step_entry(str(step_id), node_name, json.dumps(result)), None)
 
     async def list_runs(self) -> list[str]:
         """Every run id, oldest first (expired runs are dropped from the index here)."""
@@ -163,9 +167,31 @@ class RedisPersistence:
             for run_id in run_ids:
                 pipe.exists(self.run_key(run_id))
             alive = await self._call(pipe.execute())
+        return await self._alive(client, run_ids, alive)
+
+    async def list_runs_with_prefix(self, prefix: str) -> list[str]:
+        """The ids of the runs whose id starts with ``prefix``, in name order; reads only those."""
+        client = await self._client()
+        end = prefix_end(prefix)
+        run_ids: list[str] = await self._call(
+            client.zrangebylex(self.names_key, f"[{prefix}", "+" if end is None else f"({end}")
+        )
+        if not run_ids:
+            return []
+        async with client.pipeline(transaction=False) as pipe:
+            for run_id in run_ids:
+                pipe.exists(self.run_key(run_id))
+            alive = await self._call(pipe.execute())
+        return await self._alive(client, run_ids, alive)
+
+    async def _alive(self, client: Redis, run_ids: list[str], alive: list[int]) -> list[str]:
+        """``run_ids`` that still exist; expired ones are dropped from both indexes."""
         gone = [run_id for run_id, exists in zip(run_ids, alive) if not exists]
         if gone:
-            await self._call(client.zrem(self.index_key, *gone))
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.zrem(self.index_key, *gone)
+                pipe.zrem(self.names_key, *gone)
+                await self._call(pipe.execute())
         return [run_id for run_id, exists in zip(run_ids, alive) if exists]
 
     async def delete_run(self, run_id: str) -> None:
@@ -174,6 +200,7 @@ class RedisPersistence:
         async with client.pipeline(transaction=True) as pipe:
             pipe.delete(self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id))
             pipe.zrem(self.index_key, run_id)
+            pipe.zrem(self.names_key, run_id)
             await self._call(pipe.execute())
 
     # -- extras -------------------------------------------------------------------------------
@@ -219,22 +246,29 @@ class RedisPersistence:
 
     @asynccontextmanager
     async def run_lock(
-        self, run_id: str, *, timeout: float | None = 60.0, lease: float = 30.0
-    ) -> AsyncIterator[None]:
+        self, run_id: str, *, timeout: float | None = 60.0, lease: float | None = None
+    ) -> AsyncIterator[Lease]:
         """Hold an exclusive lock on ``run_id`` across every process using this server.
 
-        ``SET NX PX`` with a random token, renewed every ``lease / 3`` seconds while held, so a
-        crashed holder frees the run after at most ``lease`` seconds. Waits (with growing,
-        jittered pauses) at most ``timeout`` seconds (``None``: forever), then raises
-        :class:`PersistenceError` naming the run.
+        ``SET NX PX`` with a random token, renewed every ``lease / 3`` seconds while held
+        (``lease`` defaults to ``lock_lease``), so a crashed holder frees the run after at most
+        ``lease`` seconds. Waits (with growing, jittered pauses) at most ``timeout`` seconds
+        (``None``: forever), then raises :class:`RunLockTimeoutError` naming the run. Yields a
+        :class:`~pocketmesh.persistence.lease.Lease`: while it is held, writes of the run (and
+        of the runs it ``cover``-s) are refused once the lease is lost.
         """
-        lease_ms = _milliseconds("lease", lease)
+        seconds = self.lock_lease if lease is None else lease
+        lease_ms = _milliseconds("lease", seconds)
         assert lease_ms is not None
         client = await self._client()
+        loop = asyncio.get_running_loop()
         key, token = self.lock_key(run_id), secrets.token_hex(16)
         deadline = None if timeout is None else time.monotonic() + timeout
         pause = 0.005
-        while not await self._call(client.set(key, token, nx=True, px=lease_ms)):
+        while True:
+            sent = loop.time()
+            if await self._call(client.set(key, token, nx=True, px=lease_ms)):
+                break
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 raise RunLockTimeoutError(
@@ -245,16 +279,23 @@ class RedisPersistence:
             nap = pause * random.uniform(0.5, 1.0)  # jitter: waiters do not retry in step
             await asyncio.sleep(nap if left is None else min(left, nap))
             pause = min(pause * 2, 0.25)
-        renewer = asyncio.get_running_loop().create_task(self._renew(client, key, token, lease_ms))
+        held = Lease(self._fences, run_id, key, token, lease_ms / 1000, sent + lease_ms / 1000)
+        renewer = loop.create_task(keep(client, held), name=f"lease:{run_id}")
         try:
-            yield
+            yield held
         finally:
+            held.end()
             renewer.cancel()
             with suppress(asyncio.CancelledError):
                 await renewer
-            # A failed release is not raised over the block's own outcome: the lease ends it.
-            with suppress(PersistenceError):
-                await self._call(client.eval(_RELEASE, 1, key, token))
+            try:  # a lease lost to another holder is not theirs to lose: the script checks the token
+                await self._call(client.eval(RELEASE, 1, key, token))
+            except PersistenceError:
+                # Redis is away (a restart, a cut): let go as soon as it answers again, rather
+                # than keep every waiter out for the rest of the lease.
+                retry = loop.create_task(release_later(client, held), name=f"release:{run_id}")
+                self._releases.add(retry)
+                retry.add_done_callback(self._releases.discard)
 
     async def close(self) -> None:
         """Close the running event loop's client; later calls reconnect."""
@@ -278,30 +319,41 @@ class RedisPersistence:
         status: Any,
         trace_rows: Sequence[TraceRow] = (),
     ) -> None:
-        client = await self._client()
-        keys = run_key, steps_key, trace_key = (
-            self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id)
-        )
-        async with client.pipeline(transaction=True) as pipe:
-            if step is not None:
-                pipe.hset(steps_key, *_step_entry(*step))
-            if trace_rows:
-                pipe.hset(trace_key, mapping={row[0]: json.dumps(row[1:]) for row in trace_rows})
-            pipe.hset(run_key, mapping={"state": state_json, "params": params_json})
-            pipe.zadd(self.index_key, {run_id: time.time()}, nx=True)
-            if self._ttl_ms is not None:
-                for key in keys:
-                    if status in FINISHED:
-                        pipe.pexpire(key, self._ttl_ms)
-                    else:
-                        pipe.persist(key)
-            await self._call(pipe.execute())
+        entry = None if step is None else _step_entry(*step)
+        await self._write(run_id, state_json, params_json, entry, status, trace_rows)
 
-    async def _renew(self, client: Redis, key: str, token: str, lease_ms: int) -> None:
-        while True:
-            await asyncio.sleep(lease_ms / 3000)
-            with suppress(Exception):  # a missed renewal is retried; the lease has slack
-                await client.eval(_EXTEND, 1, key, token, lease_ms)
+    async def _write(
+        self,
+        run_id: str,
+        state_json: str,
+        params_json: str,
+        step: tuple[str, str] | None,
+        status: Any,
+        trace_rows: Sequence[TraceRow] = (),
+    ) -> None:
+        """One atomic write of a run's step, trace rows and state (``state_json`` empty: no
+        state), fenced by this process's lease on the run, if it holds one."""
+        client = await self._client()
+        lease = self._fences.get(run_id)
+        keys = [
+            self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id),
+            self.index_key, self.names_key, lease.key if lease is not None else self.lock_key(run_id),
+        ]
+        args: list[Any] = [
+            lease.token if lease is not None else "", run_id, time.time(),
+            "" if self._ttl_ms is None else self._ttl_ms, "1" if status in FINISHED else "0",
+            state_json, params_json, *(step or ("", "")),
+        ]
+        for row in trace_rows:
+            args += [row[0], json.dumps(row[1:])]
+        try:
+            await self._call(client.eval(SAVE, len(keys), *keys, *args))
+        except PersistenceError as error:
+            if lease is None or LOST_MARKER not in str(error.__cause__):
+                raise
+            detail = lease.lost or "the lock key holds another holder's token, or none: the lease ran out"
+            lease.lose(detail)
+            raise RunLockLostError(run_id, detail) from None
 
     async def _client(self) -> Redis:
         loop = asyncio.get_running_loop()

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
 from ..types import Params
-from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows
+from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows, prefix_end
 
 T = TypeVar("T")
 
@@ -124,6 +124,18 @@ class SQLitePersistence:
         """Every run id, oldest first."""
         rows = await self._call(
             self._fetchall, "SELECT run_id FROM pocketmesh_runs ORDER BY created_at, rowid", ()
+        )
+        return [row[0] for row in rows]
+
+    async def list_runs_with_prefix(self, prefix: str) -> list[str]:
+        """The ids of the runs whose id starts with ``prefix``, oldest first (an index range)."""
+        end = prefix_end(prefix)
+        if end is None:
+            return await self.list_runs()
+        rows = await self._call(
+            self._fetchall,
+            "SELECT run_id FROM pocketmesh_runs WHERE run_id >= ? AND run_id < ? ORDER BY created_at, rowid",
+            (prefix, end),
         )
         return [row[0] for row in rows]
 

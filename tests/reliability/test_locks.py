@@ -69,3 +69,83 @@ async def test_limits_are_checked_and_bound_calls() -> None:
     store = BoundedPersistence(InMemoryPersistence(), 1)
     await asyncio.gather(*(store.save_run(f"r{n}", {"n": n}, {}) for n in range(5)))
     assert sorted(await store.list_runs()) == [f"r{n}" for n in range(5)]
+
+
+async def test_a_task_spawned_in_a_turn_takes_the_turn_itself_once_that_turn_is_over() -> None:
+    """The SDK runs the executor in a copy of the request's context: once the request's turn is
+    let go, that copy must not count as holding it."""
+    turns = TurnLocks(InMemoryPersistence())
+    order: list[str] = []
+    go = asyncio.Event()
+
+    async def spawned() -> None:
+        await go.wait()
+        async with turns.hold("t"):
+            order.append("spawned in")
+
+    async with turns.hold("t") as first:
+        async with turns.hold("t") as inner:
+            assert inner is first  # re-entrant while the turn is held
+        late = asyncio.create_task(spawned())  # inherits the context that holds "t"
+    assert not first.active
+    async with turns.hold("t"):
+        order.append("next in")
+        go.set()
+        for _ in range(20):  # every chance to run: it must wait for this turn instead
+            await asyncio.sleep(0)
+        order.append("next out")
+    await asyncio.wait_for(late, 5)
+    assert order == ["next in", "next out", "spawned in"]
+
+
+async def test_a_lost_turn_stops_the_work_guarded_by_it() -> None:
+    from pocketmesh.a2a.locks import TurnLostError
+
+    turns = TurnLocks(InMemoryPersistence())
+    working = asyncio.Event()
+
+    async def work() -> None:
+        async with turns.hold("t") as turn, turn.guard():
+            working.set()
+            await asyncio.Event().wait()  # forever, unless stopped
+
+    async with turns.hold("t") as turn:
+        task = asyncio.create_task(work())
+        await asyncio.wait_for(working.wait(), 5)
+        turn.lose("the lease ran out")
+        with pytest.raises(TurnLostError, match="lost the task's lock \\(the lease ran out\\).*send the message again"):
+            await asyncio.wait_for(task, 5)
+
+
+async def test_a_turn_lasts_until_the_work_started_inside_it_is_done() -> None:
+    """The SDK's producer runs the executor on its own: the turn, and the locks behind it, are
+    let go only once the executor is done, even if the request's side ended first."""
+    turns = TurnLocks(InMemoryPersistence())
+    inside, leave = asyncio.Event(), asyncio.Event()
+    order: list[str] = []
+
+    async def executor() -> None:
+        async with turns.hold("t"):  # joins the turn it was started in
+            inside.set()
+            await leave.wait()
+            order.append("executor out")
+
+    async def request() -> None:
+        async with turns.hold("t"):
+            worker = asyncio.create_task(executor())
+            await inside.wait()
+        order.append("request's turn over")
+        await worker
+
+    async def next_turn() -> None:
+        async with turns.hold("t"):
+            order.append("next in")
+
+    first = asyncio.create_task(request())
+    await asyncio.wait_for(inside.wait(), 5)
+    second = asyncio.create_task(next_turn())
+    for _ in range(20):  # every chance to go ahead: both must wait for the executor
+        await asyncio.sleep(0)
+    leave.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert order == ["executor out", "request's turn over", "next in"]

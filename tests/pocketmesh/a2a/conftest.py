@@ -115,10 +115,11 @@ async def serving(
     port: int | None = None,
     card_options: Mapping[str, Any] | None = None,
     card: Any = None,
+    wrap: Callable[[Any], Any] | None = None,
     **app_options: Any,
 ) -> AsyncIterator[Served]:
     """Serve ``flows`` with uvicorn on 127.0.0.1 for the ``async with`` body (``app_options``: auth, ...;
-    ``card_options`` go to ``generate_agent_card``)."""
+    ``card_options`` go to ``generate_agent_card``; ``wrap``: an ASGI middleware put around the app)."""
     port = port or free_port()
     persistence = persistence if persistence is not None else InMemoryPersistence()
     base = f"http://127.0.0.1:{port}"
@@ -126,6 +127,8 @@ async def serving(
         name="test-agent", url=f"{base}/a2a", skills=skills_for_flows(flows), **(card_options or {})
     )
     app = create_a2a_app(flows, agent_card=card, persistence=persistence, **app_options)
+    if wrap is not None:
+        app = wrap(app)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     task = asyncio.create_task(server.serve())
     while not server.started:

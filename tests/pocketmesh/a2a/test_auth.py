@@ -58,7 +58,7 @@ async def test_client_sends_the_token_and_the_task_keeps_its_owner(guarded: Serv
         reply = await client.send_message("hi")
         assert (reply.state, reply.text) == ("completed", "echo: hi")
         assert (await client.get_task(reply.task_id)).state == "completed"
-    record = await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(reply.task_id))
+    record = await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(reply.task_id, "alice"))
     assert record["owner"] == "alice"
 
 
@@ -77,7 +77,7 @@ async def test_another_owners_task_is_answered_as_unknown(guarded: Served) -> No
         first = await alice.send_message("secret", skill="collect")
     assert first.state == "input-required"
     flow_before = await load_run_record(guarded.persistence, first.task_id)
-    task_before = await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(first.task_id))
+    task_before = await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(first.task_id, "alice"))
     unknown = "00000000-0000-0000-0000-000000000000"
     probes = [
         ("tasks/get", lambda t: {"id": t}, {}),
@@ -103,7 +103,7 @@ async def test_another_owners_task_is_answered_as_unknown(guarded: Served) -> No
     flow_after = await load_run_record(guarded.persistence, first.task_id)
     assert flow_before is not None and flow_after is not None
     assert flow_after.shared == flow_before.shared and flow_after.status == "input-required"
-    assert await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(first.task_id)) == task_before
+    assert await guarded.persistence.load_run(PocketMeshTaskStore.run_id_for(first.task_id, "alice")) == task_before
     async with await create_a2a_client(guarded.base_url, auth_token="token-a") as alice:
         assert (await alice.get_task(first.task_id)).state == "input-required"
         assert (await alice.send_message("more", task_id=first.task_id)).text == "seen 2"
@@ -123,7 +123,7 @@ async def test_api_key_auth_is_declared_and_enforced() -> None:
     }
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == 'ApiKey header="X-Agent-Key"'
     assert reply.text == "echo: hi"
-    record = await served.persistence.load_run(PocketMeshTaskStore.run_id_for(reply.task_id))
+    record = await served.persistence.load_run(PocketMeshTaskStore.run_id_for(reply.task_id, "carol"))
     assert record["owner"] == "carol"
 
 

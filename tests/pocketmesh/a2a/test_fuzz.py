@@ -1,5 +1,6 @@
-"""Fuzzing the JSON-RPC endpoint: generated bodies never get a 5xx, an internal error or a crash,
-each class of bad request gets its JSON-RPC code, and a refused request persists nothing.
+"""Fuzzing the JSON-RPC endpoint: generated bodies and headers never get a 5xx, an internal
+error or a crash, each class of bad request gets its JSON-RPC code, and a refused request
+persists nothing.
 
 Most examples run in-process (httpx's ASGI transport, which re-raises anything the app lets
 escape); a smaller batch goes over real HTTP to a uvicorn server.
@@ -22,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pocketmesh import InMemoryPersistence
-from pocketmesh.a2a import create_a2a_app
+from pocketmesh.a2a import ApiKeyAuth, BearerAuth, create_a2a_app
 
 from .conftest import error_code, make_flows, serving
 
@@ -286,3 +287,124 @@ def test_fuzz_targets_still_serve_a_valid_request(target: Target) -> None:
     request, headers = VALID[0]
     body = _set(request, ("params", "message", "messageId"), str(uuid.uuid4()))
     assert target.check(json.dumps(body).encode(), headers) is None
+
+
+# -- headers ------------------------------------------------------------------------------------
+
+TOKEN, API_KEY = "t-fuzz", "k-fuzz"
+header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=40)
+long_numbers = st.integers(1, 12_000).map(lambda n: "1" * n) | st.integers(1, 12_000).map(lambda n: "1." + "0" * n)
+versions = st.sampled_from(["1.0", "1", "1.0.0", "0.3", "0.3.0", "2.0", "1.x", "", " 1.0 ", "v1", "1.0, 0.3"]) | long_numbers | header_text
+credentials = (
+    st.sampled_from([f"Bearer {TOKEN}", f"bearer {TOKEN}", "Bearer", "Bearer  ", f"Basic {TOKEN}", TOKEN])
+    | long_numbers.map(lambda n: f"Bearer {n}")
+    | header_text
+)
+content_types = st.sampled_from(["application/json", "text/plain", "application/json; charset=latin-1", "", "*/*"]) | header_text
+HEADER_VALUES: dict[str, st.SearchStrategy[str]] = {
+    "A2A-Version": versions,
+    "Authorization": credentials,
+    "X-API-Key": st.just(API_KEY) | long_numbers | header_text,
+    "Content-Type": content_types,
+    "Accept": st.sampled_from(["text/event-stream", "application/json", "*/*"]) | header_text,
+    "A2A-Extensions": header_text | long_numbers,
+    "X-Forwarded-For": header_text,
+    "Cookie": header_text,
+}
+
+
+@st.composite
+def header_sets(draw: st.DrawFn) -> dict[str, str]:
+    names = draw(st.sets(st.sampled_from(sorted(HEADER_VALUES)), max_size=len(HEADER_VALUES)))
+    return {name: draw(HEADER_VALUES[name], label=name) for name in sorted(names)}
+
+
+@dataclass
+class Guarded:
+    """An app behind bearer and API-key auth, and the loop that drives it."""
+
+    runner: asyncio.Runner
+    http: httpx.AsyncClient
+    persistence: InMemoryPersistence
+    url: str
+
+    def check(self, content: bytes, headers: dict[str, str]) -> int:
+        """Send; no 5xx, no internal error, nothing stored on a refusal. Returns the HTTP status."""
+
+        async def go() -> tuple[httpx.Response, bool]:
+            before = await self.persistence.list_runs()
+            raw_headers = {name: value.encode("latin-1") for name, value in headers.items()}  # bytes on the wire as given
+            response = await self.http.post(self.url, content=content, headers=raw_headers)
+            return response, await self.persistence.list_runs() != before
+
+        response, persisted = self.runner.run(go())
+        assert response.status_code < 500, (headers, content[:200], response.status_code, response.text[:300])
+        if response.status_code == 200 and response.content:
+            code = error_code(response)
+            assert code != INTERNAL_ERROR, (headers, content[:200], response.text[:300])
+            if code is not None:
+                assert not persisted, f"refused with {code} but persisted something: {headers}"
+        else:
+            assert not persisted, (headers, response.status_code)
+        return response.status_code
+
+
+def _guarded(live: bool) -> Iterator[Guarded]:
+    runner = asyncio.Runner()
+    persistence = InMemoryPersistence()
+
+    bearer, keys = BearerAuth(tokens={TOKEN: "alice"}), ApiKeyAuth(keys={API_KEY: "bob"})
+
+    async def authenticate(request: Any) -> str | None:
+        return await bearer.authenticate(request) or await keys.authenticate(request)
+
+    if live:
+        served = serving(make_flows(), persistence, auth=authenticate)
+        server = runner.run(served.__aenter__())
+        http = httpx.AsyncClient(timeout=10)
+        yield Guarded(runner, http, persistence, server.rpc_url)
+        runner.run(http.aclose())
+        runner.run(served.__aexit__(None, None, None))
+    else:
+        app = create_a2a_app(make_flows(), persistence=persistence, auth=authenticate)
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agent.test", timeout=10)
+        yield Guarded(runner, http, persistence, "/a2a")
+        runner.run(http.aclose())
+    runner.close()
+
+
+@pytest.fixture(scope="module")
+def guarded() -> Iterator[Guarded]:
+    yield from _guarded(live=False)
+
+
+@pytest.fixture(scope="module")
+def guarded_live() -> Iterator[Guarded]:
+    yield from _guarded(live=True)
+
+
+@settings(FUZZ, max_examples=400)
+@given(case=mutated_requests() | st.sampled_from(VALID).map(lambda v: (json.dumps(v[0]).encode(), v[1])), headers=header_sets())
+def test_fuzzed_headers(guarded: Guarded, case: tuple[bytes, dict[str, str]], headers: dict[str, str]) -> None:
+    raw, _ = case
+    status = guarded.check(raw, headers)
+    authorized = headers.get("Authorization", "").partition(" ")[::2] in {("Bearer", TOKEN), ("bearer", TOKEN)} or headers.get("X-API-Key") == API_KEY
+    assert status == (200 if authorized else 401), (headers, status)
+
+
+@settings(FUZZ, max_examples=80)
+@given(case=st.sampled_from(VALID).map(lambda v: (json.dumps(v[0]).encode(), v[1])), headers=header_sets())
+def test_fuzzed_headers_over_real_http(guarded_live: Guarded, case: tuple[bytes, dict[str, str]], headers: dict[str, str]) -> None:
+    raw, _ = case
+    # h11 will not send a value with spaces at either end; the server may refuse an oversized
+    # header itself (4xx), never with a 5xx.
+    guarded_live.check(raw, {name: value.strip(" \t") for name, value in headers.items()})
+
+
+@pytest.mark.parametrize("over", ["guarded", "guarded_live"], ids=["in-process", "real HTTP"])
+@pytest.mark.parametrize("version", ["1" * 10_000, "1." + "0" * 9_999, "9" * 4_301])
+def test_a_huge_a2a_version_is_refused_not_a_500(request: pytest.FixtureRequest, over: str, version: str) -> None:
+    target: Guarded = request.getfixturevalue(over)
+    body, _ = VALID[1]
+    headers = {"Authorization": f"Bearer {TOKEN}", "A2A-Version": version, "Content-Type": "application/json"}
+    assert target.check(json.dumps(body).encode(), headers) == 200

@@ -83,6 +83,8 @@ HOSTILE: list[tuple[str, bytes, dict[str, Any], int]] = [
     ("0.3 name with version 1.0", json.dumps(send(text_message("x"))).encode(), V1, -32009),
     ("0.3 stream with version 1.0", json.dumps(send(text_message("x"), "message/stream")).encode(), V1, -32009),
     ("1.0 stream without the header", json.dumps(send(v1_message(), "SendStreamingMessage")).encode(), {}, -32009),
+    ("version of 10,000 digits", json.dumps(send(v1_message(), "SendMessage")).encode(), {"A2A-Version": "1" + "0" * 9999}, -32009),
+    ("version 1.<10,000 digits>", json.dumps(send(v1_message(), "SendMessage")).encode(), {"A2A-Version": "1." + "0" * 9999}, -32009),
 ]
 
 
@@ -148,3 +150,69 @@ async def test_large_part_under_the_limit_is_served(agent: InProcess) -> None:
     response = await agent.post(send(text_message("x" * 500_000)))
     result = response.json()["result"]
     assert result["status"]["message"]["parts"][0]["text"] == "echo: " + "x" * 500_000
+
+
+DEEP_DATA = json.loads('{"a":' * 55 + "1" + "}" * 55)
+LIST = {"jsonrpc": "2.0", "id": 1, "method": "ListTasks"}
+# (case, body, headers, the field the error must name); each is a client's mistake: -32602.
+CLIENT_MISTAKES: list[tuple[str, dict[str, Any], dict[str, str], str]] = [
+    ("pageToken '²'", {**LIST, "params": {"pageToken": "²"}}, V1, "pageToken"),
+    ("pageToken of 5000 digits", {**LIST, "params": {"pageToken": "9" * 5000}}, V1, "pageToken"),
+    ("bad base64 in a 0.3 file part", send({**text_message("x"), "parts": [{"kind": "file", "file": {"bytes": "!!!%%%", "mimeType": "a/b"}}]}), {}, "params.message.parts[0].file.bytes"),
+    ("unpadded base64 in a 0.3 file part", send({**text_message("x"), "parts": [{"kind": "file", "file": {"bytes": "YQ="}}]}), {}, "params.message.parts[0].file.bytes"),
+    ("bad base64 in raw", send(v1_message(parts=[{"raw": "!!!%%%"}]), "SendMessage"), V1, "params.message.parts[0].raw"),
+    ("historyLength 2**40 in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": 2**40}}, {}, "params.historyLength"),
+    ("historyLength 2**40 in 0.3 message/send", {**LIST, "method": "message/send", "params": {"message": text_message("x"), "configuration": {"historyLength": 2**40}}}, {}, "params.configuration.historyLength"),
+    ("historyLength 2**31 as a float in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": 2147483648.0}}, {}, "params.historyLength"),
+    ("historyLength '2**40' as a string in 0.3 tasks/get", {"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"id": "x", "historyLength": str(2**40)}}, {}, "params.historyLength"),
+    ("historyLength 2**40 in GetTask", {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x", "historyLength": 2**40}}, V1, "params.historyLength"),
+    ("data part 55 deep, 0.3", send({**text_message("x"), "parts": [{"kind": "data", "data": DEEP_DATA}]}), {}, "params.message.parts[0].data"),
+    ("data part 55 deep, 1.0", send(v1_message(parts=[{"data": DEEP_DATA}]), "SendMessage"), V1, "params.message.parts[0].data"),
+    ("metadata 55 deep", send({**text_message("x"), "metadata": DEEP_DATA}), {}, "params.message.metadata"),
+    ("role agent, 1.0", send(v1_message(role="ROLE_AGENT"), "SendMessage"), V1, "message.role"),
+    ("role agent, 0.3", send({**text_message("x"), "role": "agent"}), {}, "message.role"),
+    ("role 7", send(v1_message(role=7), "SendMessage"), V1, "params.message.role"),
+    ("role ROLE_ADMIN", send(v1_message(role="ROLE_ADMIN"), "SendMessage"), V1, "params.message.role"),
+    ("empty part", send(v1_message(parts=[{}]), "SendMessage"), V1, "message.parts[0]"),
+    ("part with text and data", send(v1_message(parts=[{"text": "a", "data": 1}]), "SendMessage"), V1, "params.message.parts[0]"),
+    ("ListTasks status BOGUS", {**LIST, "params": {"status": "BOGUS"}}, V1, "params.status"),
+    ("ListTasks status 99", {**LIST, "params": {"status": 99}}, V1, "params.status"),
+    ("ListTasks statusTimestampAfter yesterday", {**LIST, "params": {"statusTimestampAfter": "yesterday"}}, V1, "params.statusTimestampAfter"),
+    ("ListTasks pageSize 2**40", {**LIST, "params": {"pageSize": 2**40}}, V1, "params.pageSize"),
+]
+
+
+@pytest.mark.parametrize(("body", "headers", "field"), [pytest.param(b, h, f, id=case) for case, b, h, f in CLIENT_MISTAKES])
+async def test_client_mistakes_are_invalid_params_naming_the_field_and_store_nothing(
+    agent: InProcess, body: dict[str, Any], headers: dict[str, str], field: str
+) -> None:
+    response = await agent.post(body, headers=headers)
+    assert response.status_code == 200, response.text
+    error = response.json()["error"]
+    assert error["code"] == -32602, error
+    assert f"{field} " in error["message"] or f"{field}:" in error["message"], error["message"]
+    assert "Traceback" not in error["message"] and "Exceeds the limit" not in error["message"]
+    assert await agent.persistence.list_runs() == []
+
+
+async def test_client_mistakes_over_real_http() -> None:
+    async with serving(make_flows()) as served, httpx.AsyncClient(timeout=10) as http:
+        answers = [
+            (case, await http.post(served.rpc_url, content=json.dumps(body).encode(), headers={"content-type": "application/json", **headers}))
+            for case, body, headers, _ in CLIENT_MISTAKES
+        ]
+        stored = await served.persistence.list_runs()
+    for case, response in answers:
+        assert response.status_code == 200 and error_code(response) == -32602, (case, response.text)
+    assert stored == []
+
+
+async def test_a_message_at_the_limits_is_still_served(agent: InProcess) -> None:
+    nested: Any = 1
+    for _ in range(24):
+        nested = {"a": nested}
+    accepted = await agent.post(send(v1_message(messageId="m-24", parts=[{"data": nested}, {"raw": "YQ"}, {"raw": "YQ=="}]), "SendMessage"), headers=V1)
+    assert error_code(accepted) is None, accepted.text
+    task_id = accepted.json()["result"]["task"]["id"]
+    again = await agent.post({"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": task_id}}, headers=V1)
+    assert again.json()["result"]["history"][0]["parts"][0]["data"] == nested  # stored, and read back

@@ -123,12 +123,15 @@ async def test_each_task_event_reaches_a_loopback_receiver_allowed_explicitly(re
             first = await client.send_message("a", skill="collect", push_config=push)
             calls = await receiver.wait_for(2)
             await client.send_message("b", task_id=first.task_id)
-            calls = await receiver.wait_for(3)
-    assert [state_of(c) for c in calls] == ["TASK_STATE_SUBMITTED", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_INPUT_REQUIRED"]
+            calls = await receiver.wait_for(4)
+    # Each blocking turn reads working while it runs, then waits for input again.
+    assert [state_of(c) for c in calls] == [
+        "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED",
+    ]
     assert {c.headers["x-a2a-notification-token"] for c in calls} == {"tok-1"}
     assert {c.headers["authorization"] for c in calls} == {"Bearer cred-1"}
     assert calls[0].body["task"]["id"] == first.task_id
-    assert calls[2].body["statusUpdate"]["status"]["message"]["parts"] == [{"text": "seen 2"}]
+    assert calls[3].body["statusUpdate"]["status"]["message"]["parts"] == [{"text": "seen 2"}]
 
 
 @pytest.mark.parametrize(
@@ -164,7 +167,7 @@ async def test_loopback_is_refused_unless_allowed(receiver: Receiver) -> None:
             await client.set_push_config(task.task_id, receiver.url)
     async with serving(make_flows(), allow_private_push_targets=True) as server, await create_a2a_client(server.base_url) as client:
         task = await client.send_message("a", skill="collect", push_config={"url": receiver.url})
-        assert state_of((await receiver.wait_for(1))[0]) == "TASK_STATE_SUBMITTED"
+        assert state_of((await receiver.wait_for(1))[0]) == "TASK_STATE_WORKING"
 
 
 async def test_configs_survive_a_restart(receiver: Receiver, tmp_path: Path) -> None:
@@ -177,8 +180,10 @@ async def test_configs_survive_a_restart(receiver: Receiver, tmp_path: Path) -> 
         async with await create_a2a_client(server.base_url) as client:
             assert [c["token"] for c in await client.list_push_configs(task.task_id)] == ["kept"]
             await client.send_message("b", task_id=task.task_id)
-            (call,) = await receiver.wait_for(1)
-    assert (state_of(call), call.headers["x-a2a-notification-token"]) == ("TASK_STATE_INPUT_REQUIRED", "kept")
+            calls = await receiver.wait_for(2)
+    assert [(state_of(c), c.headers["x-a2a-notification-token"]) for c in calls] == [
+        ("TASK_STATE_WORKING", "kept"), ("TASK_STATE_INPUT_REQUIRED", "kept"),
+    ]
 
 
 # -- the sender: retries, backoff, addresses ---------------------------------------------------------

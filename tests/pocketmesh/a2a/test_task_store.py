@@ -29,18 +29,21 @@ async def test_saved_task_reads_back_for_its_owner_only() -> None:
     assert await store.get("t-1", context(None)) is None
     await store.delete("t-1", context("bob"))
     assert await store.get("t-1", context("alice")) is not None
-    record = await store.persistence.load_run(store.run_id_for("t-1"))
+    record = await store.persistence.load_run(store.run_id_for("t-1", "alice"))
     assert set(record) == {"owner", "taskProto"} and record["owner"] == "alice"
+    assert store.run_id_for("t-1", "alice") == "a2a-task:alice:t-1"
+    assert store.run_id_for("t-1", "a:b/c d") == "a2a-task:a%3Ab%2Fc%20d:t-1"  # one prefix per owner
+    assert store.run_id_for("t-1") == "a2a-task::t-1"
 
 
 async def test_json_task_records_are_still_read() -> None:
     persistence = InMemoryPersistence()
-    await persistence.save_run("a2a-task:t-1", {"owner": "", "task": MessageToDict(a_task())}, {})
+    await persistence.save_run("a2a-task::t-1", {"owner": "", "task": MessageToDict(a_task())}, {})
     assert await PocketMeshTaskStore(persistence).get("t-1", context(None)) == a_task()
 
 
 async def test_a_damaged_record_says_which_run_to_delete() -> None:
     persistence = InMemoryPersistence()
-    await persistence.save_run("a2a-task:t-1", {"owner": "", "taskProto": "not base64!"}, {})
+    await persistence.save_run("a2a-task::t-1", {"owner": "", "taskProto": "not base64!"}, {})
     with pytest.raises(PersistenceError, match="damaged .* delete its run"):
         await PocketMeshTaskStore(persistence).get("t-1", context(None))

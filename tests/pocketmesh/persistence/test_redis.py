@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from pocketmesh import BaseNode, Flow, PersistenceError, cancel_run
+from pocketmesh import BaseNode, Flow, PersistenceError, RunLockLostError, cancel_run
 from pocketmesh_testing.doubles.conformance import PersistenceConformance
 from tests.pocketmesh.persistence.conftest import drop_backend
 
@@ -284,3 +285,68 @@ async def test_a_dead_holders_lock_lapses_after_its_lease(store: RedisPersistenc
     assert 0 < admin.pttl(store.lock_key("task-1")) <= 500
     async with store.run_lock("task-1", timeout=5):
         pass
+
+
+# -- leases: fencing and loss -------------------------------------------------------------------
+
+
+@needs_server
+async def test_a_holder_whose_lease_was_taken_cannot_write(store: RedisPersistence, admin: Any) -> None:
+    await store.save_run("task-1", {"turn": 1}, {})
+    heard: list[str] = []
+    async with store.run_lock("task-1") as lease:
+        lease.cover("task-1-record")
+        lease.on_lost(heard.append)
+        await store.save_run("task-1", {"turn": 2}, {})  # held: written
+        admin.set(store.lock_key("task-1"), "another-holder")  # the lease ran out; someone took it
+        with pytest.raises(RunLockLostError, match="refused a write to run 'task-1'.*nothing was written"):
+            await store.save_run("task-1", {"turn": 3}, {})
+        with pytest.raises(RunLockLostError):
+            await store.save_checkpoint("task-1", '{"turn": 4}', "{}", ("9", "Node", "1"), [(0, 9, "Node", None)])
+        with pytest.raises(RunLockLostError):
+            await store.save_step("task-1", "10", "Node", "late")
+        with pytest.raises(RunLockLostError, match="task-1-record"):
+            await store.save_run("task-1-record", {"owner": "x"}, {})
+        assert lease.lost is not None and heard == [lease.lost]
+    assert await store.load_run("task-1") == {"turn": 2}
+    assert await store.load_steps("task-1") == {}
+    assert await store.load_run("task-1-record") is None
+    assert admin.get(store.lock_key("task-1")) == "another-holder"
+    await store.save_run("task-1", {"turn": 5}, {})  # nobody here holds it now: an ordinary write
+    assert await store.load_run("task-1") == {"turn": 5}
+
+
+@needs_server
+async def test_a_lost_lease_is_reported_by_its_renewal(store: RedisPersistence, admin: Any) -> None:
+    lost = asyncio.Event()
+    async with store.run_lock("task-1", lease=0.3) as lease:
+        lease.on_lost(lambda detail: lost.set())
+        admin.set(store.lock_key("task-1"), "another-holder")
+        await asyncio.wait_for(lost.wait(), 10)
+        assert "another holder's token" in (lease.lost or "")
+
+
+@needs_server
+async def test_the_lease_is_renewed_while_a_synchronous_node_blocks(store: RedisPersistence, admin: Any) -> None:
+    """A plain ``def`` node runs in a worker thread, so the event loop keeps renewing the lease."""
+    started, release = threading.Event(), threading.Event()
+
+    class Blocking(BaseNode):
+        def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> str:
+            started.set()
+            release.wait(30)
+            return "done"
+
+    async with store.run_lock("task-1", lease=0.3) as lease:
+        run = asyncio.create_task(Flow(Blocking()).run({}, run_id="task-1", persistence=store))
+        await asyncio.to_thread(started.wait, 30)
+        renewals, seen = 0, lease.expires
+        while renewals < 4:  # four renewals: more than a whole lease went by while the node blocked
+            await asyncio.sleep(0.02)
+            if lease.expires != seen:
+                renewals, seen = renewals + 1, lease.expires
+            assert lease.lost is None
+        release.set()
+        result = await asyncio.wait_for(run, 30)
+    assert result.status == "completed" and lease.lost is None
+    assert admin.exists(store.lock_key("task-1")) == 0
