@@ -8,14 +8,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from a2a.server.routes import create_agent_card_routes
 from a2a.types import AgentCard
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
 
 from ..node import BaseNode
 from .auth import ApiKeyAuth, AuthenticateFn, Authenticator, BearerAuth, OwnerContextBuilder, as_authenticator
-from .card import check_card, generate_agent_card, skills_for_flows
+from .card import card_routes, check_card, generate_agent_card, skills_for_flows
 from .endpoint import DEFAULT_MAX_BODY_SIZE, JsonRpcEndpoint, create_dispatcher
 from .executor import PocketMeshAgentExecutor
 from .handler import PocketMeshRequestHandler
@@ -291,7 +290,7 @@ def _build(
     )
     rpc = endpoint.handle
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(card, cache_control=card_cache_control),
+        *card_routes(card, cache_control=card_cache_control),
         Route(rpc_path, endpoint=rpc, methods=["POST"]),
     ]
     if rpc_path != "/":

@@ -6,7 +6,13 @@ import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from a2a.types import AgentCapabilities, AgentCard, AgentInterface, AgentProvider, AgentSkill
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentProvider,
+    AgentSkill,
+)
 from google.protobuf.json_format import ParseDict
 
 from ..node import BaseNode
@@ -147,3 +153,27 @@ def _skill(value: SkillSpec) -> AgentSkill:
         ParseDict(spec, skill, ignore_unknown_fields=True)
         return skill
     raise TypeError(f"a skill must be an AgentSkill, a dict or a skill id, got {value!r:.80} ({type(value).__name__}).")
+
+
+def card_routes(card: AgentCard, *, cache_control: str | None) -> list[Any]:
+    """The SDK's agent card route, its answers also carrying ``Last-Modified``: the time the app
+    was built, which is when this card took its form (it does not change while the app runs)."""
+    import email.utils
+
+    from a2a.server.routes import create_agent_card_routes
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    modified = email.utils.formatdate(usegmt=True)
+    routes: list[Any] = []
+    for route in create_agent_card_routes(card, cache_control=cache_control):
+        inner = route.endpoint
+
+        async def endpoint(request: Request, inner: Any = inner) -> Response:
+            response: Response = await inner(request)
+            response.headers["Last-Modified"] = modified
+            return response
+
+        routes.append(Route(route.path, endpoint=endpoint, methods=list(route.methods or ["GET"])))
+    return routes

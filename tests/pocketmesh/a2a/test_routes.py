@@ -3,6 +3,8 @@ the card is sent with caching headers."""
 
 from __future__ import annotations
 
+import email.utils
+
 import httpx
 from starlette.applications import Starlette
 
@@ -30,12 +32,15 @@ async def test_the_rpc_path_with_a_trailing_slash_is_answered_like_without() -> 
     assert "echo: streamed" in streamed.text
 
 
-async def test_the_card_is_sent_with_cache_control_and_an_etag() -> None:
+async def test_the_card_is_sent_with_cache_control_an_etag_and_last_modified() -> None:
     async with serving(make_flows()) as served, httpx.AsyncClient(timeout=10) as http:
         card = await http.get(f"{served.base_url}/.well-known/agent-card.json")
         again = await http.get(f"{served.base_url}/.well-known/agent-card.json", headers={"If-None-Match": card.headers["etag"]})
     assert card.status_code == 200 and card.headers["cache-control"] == "public, max-age=300"
     assert again.status_code == 304 and again.headers["cache-control"] == "public, max-age=300"
+    # The card took its form when the app was built: an HTTP date, the same on every answer.
+    modified = email.utils.parsedate_to_datetime(card.headers["last-modified"])
+    assert modified.tzinfo is not None and again.headers["last-modified"] == card.headers["last-modified"]
 
 
 async def test_a_mounted_endpoint_answers_with_a_trailing_slash_and_its_own_cache_control() -> None:
