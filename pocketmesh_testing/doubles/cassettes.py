@@ -103,9 +103,15 @@ class LLMCassette:
 # -- matching ---------------------------------------------------------------------------
 
 
-def _canonical_body(body: bytes | str | None) -> str | bytes:
+def _canonical_body(body: Any) -> str | bytes:
     if body is None:
         return b""
+    if not isinstance(body, (bytes, str)):
+        # aiohttp hands vcrpy its ``json=`` / ``data=`` argument as the Python object itself.
+        try:
+            return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError):
+            return repr(body).encode()
     text = body if isinstance(body, str) else None
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
