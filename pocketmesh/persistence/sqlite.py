@@ -8,10 +8,12 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
+from ..log import logger
 from ..types import Params
 from .base import TRACE_ROWS_KEY, has_trace_rows
 
@@ -306,7 +308,7 @@ class SQLitePersistence:
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._switch_to_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -319,6 +321,25 @@ class SQLitePersistence:
                 raise
             self._local.conn = conn
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        # While another process switches the same new file to WAL, SQLite answers "database is
+        # locked" at once instead of calling the busy handler: wait for it here, as long as
+        # the busy timeout allows.
+        deadline, pause = time.monotonic() + self.busy_timeout, 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                if pause == 0.001:
+                    logger.debug("%s is being set up by another connection; waiting to switch it to WAL", self.path)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _write(self, statements: list[Statement]) -> None:
         conn = self._connection()
