@@ -8,14 +8,10 @@ import logging
 import sqlite3
 from pathlib import Path
 
-import pytest
-
 from pocketmesh import SQLitePersistence
 
 
-async def test_opening_a_file_another_connection_is_setting_up_waits_for_it(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_opening_a_file_another_connection_is_setting_up_waits_for_it(tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     # Another process creating the file: a rollback-journal write transaction in progress, the
     # state a file is in while its first opener switches it to WAL and creates the schema.
