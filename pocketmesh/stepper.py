@@ -72,13 +72,15 @@ class FlowStepper:
             on_artifact=self.flow.on_artifact,
             budget=1,
         )
+        start = len(record.trace)
         try:
             result = await _finish(ctx, raise_errors=True)
         finally:
             self._record = record
             self.shared = record.shared
             self.status = record.status
-        last = ctx.last_step
+        # The leaf that ran is the step's first trace entry: a sub-flow it ended adds its own after.
+        last = record.trace[start] if len(record.trace) > start else ctx.last_step
         return StepResult(
             node=None if last is None else last.node,
             action=None if last is None else last.action,

@@ -8,61 +8,20 @@ import os
 import queue
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
+from ..log import logger
 from ..types import Params
 from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows, prefix_end
+from .sqlite_sql import APPEND_TRACE, SCHEMA, TRACE_TIMINGS, UPSERT_RUN, UPSERT_STEP
 
 T = TypeVar("T")
 
 DEFAULT_PATH = "pocketmesh.sqlite"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pocketmesh_runs (
-    run_id TEXT PRIMARY KEY,
-    state TEXT NOT NULL,
-    params TEXT NOT NULL,
-    created_at REAL NOT NULL DEFAULT (julianday('now')),
-    updated_at REAL NOT NULL DEFAULT (julianday('now'))
-);
-CREATE TABLE IF NOT EXISTS pocketmesh_steps (
-    run_id TEXT NOT NULL,
-    step_id TEXT NOT NULL,
-    node_name TEXT NOT NULL,
-    result TEXT NOT NULL,
-    PRIMARY KEY (run_id, step_id, node_name)
-);
-CREATE TABLE IF NOT EXISTS pocketmesh_trace (
-    run_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    step INTEGER NOT NULL,
-    node TEXT NOT NULL,
-    action TEXT,
-    started_at REAL,
-    duration_ms REAL,
-    PRIMARY KEY (run_id, seq)
-) WITHOUT ROWID;
-"""
-
-_TRACE_TIMINGS = ("started_at", "duration_ms")
-"""Columns files written before steps were timed lack; they are added on first use."""
-
-_UPSERT_RUN = (
-    "INSERT INTO pocketmesh_runs (run_id, state, params) VALUES (?, ?, ?) "
-    "ON CONFLICT(run_id) DO UPDATE SET state = excluded.state, params = excluded.params, "
-    "updated_at = julianday('now')"
-)
-_UPSERT_STEP = (
-    "INSERT OR REPLACE INTO pocketmesh_steps (run_id, step_id, node_name, result) "
-    "VALUES (?, ?, ?, ?)"
-)
-_APPEND_TRACE = (
-    "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, node, action, started_at, duration_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
-)
 
 Statement = tuple[str, Sequence[Any]]
 Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
@@ -107,7 +66,7 @@ class SQLitePersistence:
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
         """Create or replace the run's state."""
         state_json, params_json = json.dumps(state), json.dumps(params)
-        await self._call(self._write, [(_UPSERT_RUN, (run_id, state_json, params_json))])
+        await self._call(self._write, [(UPSERT_RUN, (run_id, state_json, params_json))])
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state, or ``None``."""
@@ -117,7 +76,7 @@ class SQLitePersistence:
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         """Record one step of the run."""
         await self._call(
-            self._write, [(_UPSERT_STEP, (run_id, str(step_id), node_name, json.dumps(result)))]
+            self._write, [(UPSERT_STEP, (run_id, str(step_id), node_name, json.dumps(result)))]
         )
 
     async def list_runs(self) -> list[str]:
@@ -176,10 +135,10 @@ class SQLitePersistence:
         """
         statements: list[Statement] = []
         if step is not None:
-            statements.append((_UPSERT_STEP, (run_id, *step)))
+            statements.append((UPSERT_STEP, (run_id, *step)))
         for row in trace_rows:
-            statements.append((_APPEND_TRACE, (run_id, *row)))
-        statements.append((_UPSERT_RUN, (run_id, state_json, params_json)))
+            statements.append((APPEND_TRACE, (run_id, *row)))
+        statements.append((UPSERT_RUN, (run_id, state_json, params_json)))
         await self._call(self._write, statements)
 
     async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
@@ -326,15 +285,15 @@ class SQLitePersistence:
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._switch_to_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("BEGIN IMMEDIATE")
             try:
-                for statement in _SCHEMA.split(";"):
+                for statement in SCHEMA.split(";"):
                     if statement.strip():
                         conn.execute(statement)
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(pocketmesh_trace)")}
-                for column in _TRACE_TIMINGS:
+                for column in TRACE_TIMINGS:
                     if column not in columns:
                         conn.execute(f"ALTER TABLE pocketmesh_trace ADD COLUMN {column} REAL")
                 conn.execute("COMMIT")
@@ -343,6 +302,25 @@ class SQLitePersistence:
                 raise
             self._local.conn = conn
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> None:
+        # While another process switches the same new file to WAL, SQLite answers "database is
+        # locked" at once instead of calling the busy handler: wait for it here, as long as
+        # the busy timeout allows.
+        deadline, pause = time.monotonic() + self.busy_timeout, 0.001
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if getattr(exc, "sqlite_errorcode", sqlite3.SQLITE_BUSY) & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                if time.monotonic() >= deadline:
+                    raise
+                if pause == 0.001:
+                    logger.debug("%s is being set up by another connection; waiting to switch it to WAL", self.path)
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def _write(self, statements: list[Statement]) -> None:
         conn = self._connection()

@@ -18,10 +18,16 @@ _CONTEXT = 30
 """Characters shown on each side of the first difference."""
 
 
-def canonical_body(body: bytes | str | None) -> str | bytes:
+def canonical_body(body: Any) -> str | bytes:
     """A JSON body as sorted, compact JSON text; any other body as it is."""
     if body is None:
         return b""
+    if not isinstance(body, (bytes, str)):
+        # aiohttp hands vcrpy its ``json=`` / ``data=`` argument as the Python object itself.
+        try:
+            return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        except (TypeError, ValueError):
+            return repr(body).encode()
     text = body if isinstance(body, str) else None
     try:
         return json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False)

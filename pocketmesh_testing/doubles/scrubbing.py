@@ -102,6 +102,12 @@ class Scrubber:
                 del request.headers[name]  # as vcrpy's own header filter does: not even the name
         request.uri = self._uri(request.uri)
         body = request.body
+        if body is not None and not isinstance(body, (bytes, str)):
+            # aiohttp hands vcrpy its ``json=`` / ``data=`` argument as the Python object itself.
+            try:
+                body = json.dumps(body, ensure_ascii=False)
+            except (TypeError, ValueError):
+                body = repr(body)
         if body:
             content_type = str(request.headers.get("content-type", "")).lower()
             request.body = self._body(body, form="x-www-form-urlencoded" in content_type)

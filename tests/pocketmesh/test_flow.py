@@ -63,11 +63,14 @@ async def test_params_merge_flow_then_node_then_run() -> None:
         async def prepare(self, shared, params):  # type: ignore[override]
             seen.append(dict(params))
 
-    node = Peek().set_params({"node": "n", "shared_key": "node"})
+    node = Peek().set_params({"node": "n", "shared_key": "node", "both": "node"})
     flow = Flow(node)
-    flow.set_params({"flow": "f", "shared_key": "flow", "run_key": "flow"})
-    await flow.run(params={"run_key": "run"})
-    assert seen == [{"flow": "f", "shared_key": "node", "node": "n", "run_key": "run"}]
+    flow.set_params({"flow": "f", "shared_key": "flow", "run_key": "flow", "both": "flow"})
+    await flow.run(params={"run_key": "run", "both": "run"})
+    assert seen == [{"flow": "f", "shared_key": "node", "node": "n", "run_key": "run", "both": "run"}]
+    seen.clear()
+    await flow.run_lifecycle({}, params={"both": "run"})
+    assert seen[0]["both"] == "run"
 
 
 async def test_routing_follows_actions() -> None:

@@ -73,8 +73,16 @@ async def test_a_failing_fallback_fails_the_node() -> None:
         async def execute_fallback(self, prep, error, shared, params, attempt):  # type: ignore[override]
             raise LookupError("fallback also broke")
 
-    result = await Flow(BadFallback(fail_times=1)).run()
+    updates: list[tuple[str, str, str]] = []
+    result = await Flow(BadFallback(fail_times=1)).run(
+        on_status_update=lambda u: updates.append((u.node, u.state, u.message))
+    )
+    assert result.status == "failed"
     assert isinstance(result.error, LookupError)
+    assert str(result.error) == "fallback also broke"
+    assert updates[-1] == ("BadFallback", "failed", "LookupError: fallback also broke")
+    assert result.shared["attempts"] == [0]
+    assert "result" not in result.shared  # finalize never ran
 
 
 class Squares(BaseNode):
@@ -164,14 +172,34 @@ async def test_item_retries_and_item_fallback(fake_clock: FakeClock) -> None:
     assert fake_clock.waits == [10, 10]
 
 
-async def test_parallel_item_failure_fails_the_node() -> None:
+async def test_parallel_item_failure_fails_the_node_and_cancels_the_other_items() -> None:
+    running = {1: asyncio.Event(), 3: asyncio.Event()}
+    release = asyncio.Event()
+    finished: list[int] = []
+    cancelled: list[int] = []
+
     class Items(Squares):
         async def execute_item(self, item, shared, params, attempt):  # type: ignore[no-untyped-def]
             if item == 2:
+                # Fail only once the other items are under way.
+                await asyncio.gather(*(event.wait() for event in running.values()))
                 raise ValueError("item 2")
-            await asyncio.sleep(0.01)
+            running[item].set()
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancelled.append(item)
+                raise
+            finished.append(item)  # only an item left running after the failure gets here
             return item
 
-    result = await Flow(Items().set_options(parallel=True)).run({"items": [1, 2, 3]})
+    # A node that waited for its other items instead of cancelling them would never end.
+    result = await asyncio.wait_for(Flow(Items().set_options(parallel=True)).run({"items": [1, 2, 3]}), 30)
     assert result.status == "failed"
-    assert "item 2" in str(result.error)
+    assert isinstance(result.error, ValueError) and str(result.error) == "item 2"
+    assert sorted(cancelled) == [1, 3]
+    # Were the other items still running, releasing them now would let them finish.
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert finished == []

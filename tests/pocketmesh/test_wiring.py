@@ -17,10 +17,25 @@ class Beta(BaseNode):
     pass
 
 
-def test_all_is_sorted_and_importable() -> None:
+def test_all_is_sorted_and_each_name_is_the_runtime_own_object() -> None:
     assert pocketmesh.__all__ == sorted(pocketmesh.__all__)
-    for name in pocketmesh.__all__:
-        assert getattr(pocketmesh, name) is not None
+    from pocketmesh import errors, flow, node, persistence, results, runs, stepper, types
+
+    # The names a flow is built and run with are the very objects the runtime uses.
+    assert pocketmesh.BaseNode is node.BaseNode and pocketmesh.Flow is flow.Flow
+    assert issubclass(pocketmesh.Flow, pocketmesh.BaseNode) and issubclass(pocketmesh.BatchFlow, pocketmesh.Flow)
+    assert pocketmesh.FlowStepper is stepper.FlowStepper and pocketmesh.RunRecord is runs.RunRecord
+    assert pocketmesh.RunResult is results.RunResult and pocketmesh.TraceStep is results.TraceStep
+    assert (pocketmesh.Action, pocketmesh.Params, pocketmesh.SharedState) == (types.Action, types.Params, types.SharedState)
+    for name in ("InMemoryPersistence", "SQLitePersistence", "PostgresPersistence", "RedisPersistence"):
+        assert getattr(pocketmesh, name) is getattr(persistence, name)
+        assert all(callable(getattr(getattr(pocketmesh, name), m, None)) for m in
+                   ("save_run", "load_run", "save_step", "list_runs", "delete_run")), name
+    exported_errors = [name for name in pocketmesh.__all__ if name.endswith("Error")]
+    assert "PocketMeshError" in exported_errors
+    for name in exported_errors:
+        assert getattr(pocketmesh, name) is getattr(errors, name)
+        assert issubclass(getattr(pocketmesh, name), errors.PocketMeshError), name
 
 
 def test_connect_helpers_return_the_target() -> None:

@@ -72,13 +72,13 @@ def test_a_project_passes_under_xdist_then_replays_under_xdist(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("UPSTREAM", "1")
-    recorded = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--snapshot-update")
+    recorded = project.runpytest_inprocess("-n", "2", "-p", "no:cacheprovider", "--snapshot-update")
     recorded.assert_outcomes(passed=15)
     cassettes = sorted(p.name for p in (project.path / "cassettes" / "test_llm").iterdir())
     assert cassettes == [f"test_chat-{w}.yaml" for w in ("alpha", "beta", "delta", "gamma")]
     assert "sk-secret-123" not in "".join((project.path / "cassettes" / "test_llm" / c).read_text() for c in cassettes)
 
     monkeypatch.setenv("UPSTREAM", "0")
-    replayed = project.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "--pocketmesh-record-mode=none")
+    replayed = project.runpytest_inprocess("-n", "2", "-p", "no:cacheprovider", "--pocketmesh-record-mode=none")
     replayed.assert_outcomes(passed=15)
     replayed.stdout.no_fnmatch_line("*snapshot*fail*")

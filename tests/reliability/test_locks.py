@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -15,36 +15,69 @@ from pocketmesh.a2a.locks import BoundedPersistence, FileRunLocks, TurnLocks
 from pocketmesh.errors import RunLockTimeoutError
 
 HOLDER = """
-import fcntl, os, sys, time
+import fcntl, os, sys
 from pocketmesh.a2a.locks import FileRunLocks
 fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
 fcntl.lockf(fd, fcntl.LOCK_EX, 1, FileRunLocks.slot("task-1"), os.SEEK_SET)
 print("held", flush=True)
-time.sleep(float(sys.argv[2]))
+sys.stdin.readline()  # hold until told to let go
+fcntl.lockf(fd, fcntl.LOCK_UN, 1, FileRunLocks.slot("task-1"), os.SEEK_SET)
+print("released", flush=True)
+sys.stdin.readline()
 """
 
 
-async def test_a_sqlite_turn_waits_for_another_process_holding_it(tmp_path: Path) -> None:
+async def test_a_sqlite_turn_waits_for_another_process_holding_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     store = SQLitePersistence(tmp_path / "db.sqlite")
     turns = TurnLocks(store)
+    events: list[str] = []
+    refused = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    real_lockf = fcntl.lockf
+
+    def watched_lockf(fd: int, cmd: int, *args: int) -> None:
+        # Observes this process's attempts on the lock file; the locking itself is the kernel's.
+        try:
+            real_lockf(fd, cmd, *args)
+        except OSError:
+            if "refused" not in events:
+                events.append("refused")
+                loop.call_soon_threadsafe(refused.set)
+            raise
+
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, f"{store.path}.locks", "0.6"], stdout=subprocess.PIPE, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", HOLDER, f"{store.path}.locks"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
     )
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == b"held"
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         lock = FileRunLocks(f"{store.path}.locks")
         with pytest.raises(RunLockTimeoutError, match="task-1"):
             async with lock.run_lock("task-1", timeout=0.1):
                 pass
         async with lock.run_lock("task-2", timeout=0.1):
             pass  # another task is not held up
-        start = time.monotonic()
-        async with turns.hold("task-1"):
-            waited = time.monotonic() - start
-        assert waited > 0.2  # it waited for the other process to let go
+
+        monkeypatch.setattr(fcntl, "lockf", watched_lockf)
+
+        async def turn() -> None:
+            async with turns.hold("task-1"):
+                events.append("acquired")
+
+        waiter = asyncio.create_task(turn())
+        first, _ = await asyncio.wait({waiter, asyncio.create_task(refused.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        assert waiter not in first, f"the turn did not wait for the other process: {events}"
+        assert not waiter.done()
+        events.append("release asked")
+        assert holder.stdin is not None
+        holder.stdin.write("let go\n")
+        holder.stdin.flush()
+        await asyncio.wait_for(waiter, 30)
+        assert events == ["refused", "release asked", "acquired"]
+        assert holder.stdout.readline().strip() == "released"
     finally:
         holder.kill()
-        holder.wait()
+        holder.communicate()
 
 
 async def test_turns_are_reentrant_within_a_turn_and_exclusive_between_turns() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
-from pocketmesh import SQLitePersistence, load_run_record
-from pocketmesh.a2a import create_a2a_client
+from pocketmesh import Flow, SQLitePersistence, load_run_record
+from pocketmesh.a2a import A2ABaseNode, create_a2a_client
 
 from .conftest import Served, free_port, make_flows, serving
 
@@ -75,13 +76,31 @@ async def test_two_tasks_streaming_artifacts_concurrently_never_cross(server: Se
     assert right == words["right"]
 
 
-async def test_different_tasks_run_in_parallel(server: Served) -> None:
-    async with await create_a2a_client(server.base_url) as client:
-        await client.send_message("warm up", skill="chunks")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        await asyncio.gather(*(client.send_message(" ".join(["w"] * 40), skill="chunks") for _ in range(4)))
-        elapsed = loop.time() - start
-    # One run alone sleeps ~200 ms; four in turn would take at least 800 ms. The margin is for
-    # a loaded machine (parallel test workers).
-    assert elapsed < 0.6
+async def test_different_tasks_run_in_parallel() -> None:
+    runs = 4
+    inside: list[str] = []
+    all_in = asyncio.Event()
+
+    class Meet(A2ABaseNode):
+        """Waits inside its turn until every task's turn is inside its own at the same time."""
+
+        async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> int:
+            inside.append(shared["input"])
+            if len(inside) == runs:
+                all_in.set()
+            await all_in.wait()  # tasks run one after another would never get here
+            return len(inside)
+
+        async def finalize(self, shared: dict[str, Any], prep: Any, seen: int, params: dict[str, Any]) -> None:
+            self.set_final_response_parts(shared, [self.create_text_part(f"met {seen}")])
+
+    async with serving({"meet": Flow(Meet())}) as served, await create_a2a_client(served.base_url) as client:
+        try:
+            replies = await asyncio.wait_for(
+                asyncio.gather(*(client.send_message(f"task {n}", skill="meet") for n in range(runs))), 30
+            )
+        finally:
+            all_in.set()  # a turn left waiting would keep the server from stopping
+    assert sorted(inside) == [f"task {n}" for n in range(runs)]
+    assert [r.text for r in replies] == [f"met {runs}"] * runs
+    assert len({r.task_id for r in replies}) == runs

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -239,10 +240,34 @@ async def test_run_lock_excludes_another_process_until_it_releases(store: Postgr
         proc.communicate()
 
 
+def _lock_holders(store: PostgresPersistence, run_id: str) -> list[int]:
+    """Backend pids holding the advisory lock of ``run_id``, read from ``pg_locks``."""
+    key = advisory_key(store.table_prefix, run_id) & 0xFFFFFFFFFFFFFFFF
+    with psycopg.connect(store.dsn, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND classid = %s AND objid = %s AND objsubid = 1",
+            (key >> 32, key & 0xFFFFFFFF),
+        ).fetchall()
+    return sorted(row[0] for row in rows)
+
+
 @needs_server
 async def test_run_lock_is_freed_when_its_holder_dies(store: PostgresPersistence) -> None:
     proc = _holder(store)
-    proc.kill()
-    proc.communicate()
+    try:
+        holders = _lock_holders(store, "task-1")
+        assert len(holders) == 1, holders  # the other process's session holds the lock
+        dead_session = holders[0]
+        with pytest.raises(PersistenceError, match="timed out after 0.2s waiting for the lock on run 'task-1'"):
+            async with store.run_lock("task-1", timeout=0.2):
+                pass
+    finally:
+        proc.kill()  # SIGKILL: no unlock, no goodbye to the server
+        proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    # The server ends the dead client's session, and the lock with it: another session takes it.
     async with store.run_lock("task-1", timeout=10):
-        pass
+        now = _lock_holders(store, "task-1")
+        assert len(now) == 1 and now != [dead_session], (now, dead_session)
+    assert _lock_holders(store, "task-1") == []

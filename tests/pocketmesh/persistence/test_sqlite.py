@@ -87,7 +87,7 @@ async def test_a_run_paused_here_resumes_in_another_process(tmp_path: Path) -> N
 
 WRITER = textwrap.dedent(
     """
-    import asyncio, sys, time
+    import asyncio, sys
     from pocketmesh import BaseNode, Flow, SQLitePersistence
 
     class Tick(BaseNode):
@@ -100,51 +100,62 @@ WRITER = textwrap.dedent(
     tick - "done" >> BaseNode()
     flow = Flow(tick)
 
-    async def main(db, name, seconds):
+    async def main(db, name, other, least):
         store = SQLitePersistence(db)
-        deadline, runs = time.monotonic() + seconds, 0
-        while time.monotonic() < deadline:
+        runs = 0
+        # Write until this process has written `least` runs and has seen the other write as
+        # many: so both processes were writing the file at the same time.
+        while True:
             result = await flow.run({"n": 0}, run_id=f"{name}-{runs}", persistence=store)
             assert result.status == "completed", result.error
             runs += 1
+            seen = sum(run.startswith(other + "-") for run in await store.list_runs())
+            if runs >= least and seen >= least:
+                break
         print(runs)
 
-    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3])))
+    asyncio.run(main(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])))
     """
 )
+RUNS = 25
+"""Runs of 41 steps each process writes at least, while the other writes too."""
 
 
-def test_two_processes_write_one_file_for_ten_seconds(tmp_path: Path) -> None:
+def test_two_processes_write_one_file_at_the_same_time(tmp_path: Path) -> None:
     db = tmp_path / "busy.sqlite"
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     procs = [
         subprocess.Popen(
-            [sys.executable, str(script), str(db), name, "10"],
+            [sys.executable, str(script), str(db), name, other, str(RUNS)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        for name in ("a", "b")
+        for name, other in (("a", "b"), ("b", "a"))
     ]
     counts = {}
     for name, proc in zip(("a", "b"), procs):
-        out, err = proc.communicate(timeout=60)
+        out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert "locked" not in err
         counts[name] = int(out.strip())
-    assert counts["a"] > 0 and counts["b"] > 0
+    assert counts["a"] >= RUNS and counts["b"] >= RUNS
 
     conn = sqlite3.connect(db)
-    rows = conn.execute("SELECT run_id, state FROM pocketmesh_runs").fetchall()
+    rows = conn.execute("SELECT run_id, state FROM pocketmesh_runs ORDER BY created_at, rowid").fetchall()
     steps = conn.execute("SELECT run_id, COUNT(*) FROM pocketmesh_steps GROUP BY run_id").fetchall()
     conn.close()
     assert len(rows) == counts["a"] + counts["b"]
     # every run kept every one of its 41 steps, and finished
     assert {count for _, count in steps} == {41}
     assert all('"status":"completed"' in state for _, state in rows)
+    # The writers' runs interleave in the file: they wrote it at the same time.
+    writers = [run_id.split("-")[0] for run_id, _ in rows]
+    switches = sum(1 for x, y in zip(writers, writers[1:]) if x != y)
+    assert switches >= 2, writers
 
 
 def test_the_store_is_not_bound_to_one_event_loop(tmp_path: Path) -> None:
