@@ -225,7 +225,8 @@ def error_code(response: httpx.Response) -> int | None:
     """The JSON-RPC error code of a response (JSON or SSE), or ``None`` for a result."""
     text = response.text
     if response.headers.get("content-type", "").startswith("text/event-stream"):
-        events = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+        # Split on newlines only: splitlines() also splits inside a JSON string holding U+0085 etc.
+        events = [json.loads(line[5:]) for line in text.split("\n") if line.startswith("data:")]
         errors = [e["error"]["code"] for e in events if "error" in e]
         return errors[0] if errors else None
     body = json.loads(text)
