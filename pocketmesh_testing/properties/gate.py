@@ -94,9 +94,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def _units(item: dict[str, Any]) -> tuple[int, int]:
+    """(covered, total) of one flow of the report (a flow without edges: whether it ran)."""
+    from pocketmesh_testing.properties.edges import coverage_units
+
+    return coverage_units(map(tuple, item["edges"]), map(tuple, item["taken"]), int(item.get("runs", 1)))
+
+
 def _edge_totals(edges: dict[str, Any]) -> tuple[int, int]:
-    taken = sum(len({tuple(e) for e in f["taken"]} & {tuple(e) for e in f["edges"]}) for f in edges.values())
-    return taken, sum(len(f["edges"]) for f in edges.values())
+    units = [_units(item) for item in edges.values()]
+    return sum(u[0] for u in units), sum(u[1] for u in units)
 
 
 def _percent(part: int, whole: int) -> float:
@@ -109,7 +116,8 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     lines = ["", "pocketmesh gate", f"{'flow':<32} {'edges':>9} {'covered':>8}"]
     for name, item in sorted(edges.items()):
         wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
-        lines.append(f"{name:<32} {len(taken & wired):>4}/{len(wired):<4} {_percent(len(taken & wired), len(wired)):>7.1f}%")
+        covered, total = _units(item)
+        lines.append(f"{name:<32} {covered:>4}/{total:<4} {_percent(covered, total):>7.1f}%")
         if not item.get("runs", 1):
             lines.append("    never ran: no collected test or scenario ran this flow")
         lines.extend(f"    untested edge: {n} -{a}-> {s}" for n, a, s in sorted(wired - taken))
@@ -120,7 +128,8 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     if edge_pct < args.min_edge_coverage:
         ok = False
         lines.append(f"FAIL: flow edge coverage {edge_pct:.1f}% is under --min-edge-coverage={args.min_edge_coverage:g}; "
-                     f"add property tests or scenarios that take the untested edges above.")
+                     f"add property tests or scenarios that take the untested edges and run the flows that never ran, "
+                     f"listed above.")
     code = data.get("code")
     if code is not None:
         lines.append(f"{'code coverage':<32} {'':>9} {code:>7.1f}%  (minimum {args.min_code_coverage or 0:g}%)")
@@ -157,8 +166,8 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     out = ["# pocketmesh gate", "", f"**Result: {_verdict(data, coverage_ok)}**", "",
            "| flow | edges taken | coverage |", "|---|---|---|"]
     for name, item in sorted(edges.items()):
-        wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
-        out.append(f"| {name} | {len(taken & wired)}/{len(wired)} | {_percent(len(taken & wired), len(wired)):.1f}% |")
+        covered, total = _units(item)
+        out.append(f"| {name} | {covered}/{total} | {_percent(covered, total):.1f}% |")
     taken, wired = _edge_totals(edges)
     out += ["", f"Flow edge coverage: **{_percent(taken, wired):.1f}%** (minimum {args.min_edge_coverage:g}%)"]
     missing = [(name, e) for name, item in sorted(edges.items())
@@ -224,8 +233,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if _recorder is not None:
         from pocketmesh_testing.properties.inventory import defined_flows
 
-        for flow in defined_flows(items):  # every flow the session defines, run or not
-            _recorder.declare(flow)
+        for label, flow in defined_flows(items):  # every flow the session defines, run or not
+            _recorder.declare(flow, label)
     if os.environ.get(_ALL):
         return
     keep = [i for i in items if any(i.get_closest_marker(m) for m in ("flow_property", "scenario", "simulation"))]
