@@ -206,7 +206,7 @@ def test_unnamed_flows_with_different_graphs_are_never_merged(
     # Both flows are called "Flow"; each is shown under the skill that serves it.
     assert rows(out) == {"a": "1/1", "b": "0/1", "flow edge coverage": "1/2"}, out
     assert re.search(r"^b .*\n    never ran: no collected test or scenario ran this flow$", out, flags=re.M), out
-    assert out.count("never ran") == 1
+    assert out.count("never ran:") == 1
     assert "FAIL: flow edge coverage 50.0% is under --min-edge-coverage=100" in out
     report = (tmp_path / "gate.md").read_text()
     assert "Flows no test or scenario ran:\n\n- `b`" in report
