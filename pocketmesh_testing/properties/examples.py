@@ -33,7 +33,8 @@ from pocketmesh import Flow, InMemoryPersistence
 from pocketmesh_testing.conversations.discovery import FLOW_PROPERTIES
 from pocketmesh_testing.conversations.player import environment
 from pocketmesh_testing.doubles.fake_llm import FakeLLM
-from pocketmesh_testing.properties.checks import PropertyFailure, termination_problem
+from pocketmesh_testing.properties.checks import PropertyFailure
+from pocketmesh_testing.properties.verdicts import termination_problem
 from pocketmesh_testing.properties.driving import Outcome, drive
 from pocketmesh_testing.properties.references import resolve
 from pocketmesh_testing.properties.resume import ResumeCheck
@@ -130,9 +131,12 @@ async def _terminates(example: FlowExample, flow: Flow, llm: FakeLLM | None) -> 
 
 async def _resumes(example: FlowExample, build: Any, *, fresh: bool, llm: FakeLLM | None) -> str | None:
     check = ResumeCheck(build, fresh, example.shared, example.params, InMemoryPersistence, llm, None,
-                        example.input_key, example.max_steps)
+                        example.input_key, example.max_steps, example.expected_errors)
     script = ActionScript(example.script)
     reference, effects = await check.reference(script, example.world)
+    problem = check.reference_problem(reference, example.world)
+    if problem is not None:
+        return problem
     after, during = example.interrupt.get("after_step"), example.interrupt.get("crash_during_step")
     if after is not None and 1 <= after <= len(effects):
         return await check.between_steps(script, example.world, reference, effects, after)
