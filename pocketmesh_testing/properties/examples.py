@@ -31,6 +31,7 @@ import yaml
 from pocketmesh import Flow, InMemoryPersistence
 
 from pocketmesh_testing.conversations.discovery import FLOW_PROPERTIES
+from pocketmesh_testing.conversations.loading import project_imports
 from pocketmesh_testing.conversations.player import environment
 from pocketmesh_testing.doubles.fake_llm import FakeLLM
 from pocketmesh_testing.properties.checks import PropertyFailure
@@ -180,7 +181,8 @@ class ExampleItem(pytest.Item):
         self.example = example
 
     def runtest(self) -> None:
-        problem = replay(self.example)
+        with project_imports(self.config.rootpath):  # the flow's module, and what it imports while it runs
+            problem = replay(self.example)
         if problem is not None:
             raise PropertyFailure(problem)
 

@@ -248,8 +248,11 @@ scenarios:
          "ValueError: invalid literal for int() with base 10: 'ten'",
          "  support_settings.py:2: TIMEOUT = int(os.environ.get('SUPPORT_TIMEOUT', 'ten'))"),
         ({"support_agent": "flows = {\n"}, "SyntaxError: *", "  support_agent.py:1: flows = {"),
+        ({"support_agent": "import json\nSETTINGS = json.loads('{not json')\nflows = {}\n"},
+         "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+         "  support_agent.py:2: SETTINGS = json.loads('{not json')"),
     ],
-    ids=["missing-dependency", "error-while-importing", "syntax-error"],
+    ids=["missing-dependency", "error-while-importing", "syntax-error", "raised-in-the-standard-library"],
 )
 def test_an_agent_that_fails_to_import_is_one_short_error(
     pytester: pytest.Pytester, modules: dict[str, str], problem: str, where: str
@@ -265,6 +268,9 @@ def test_an_agent_that_fails_to_import_is_one_short_error(
     ])
     assert len(result.outlines) < 60, "\n".join(result.outlines)
     assert "Traceback" not in result.stdout.str() and "importlib" not in result.stdout.str()
+    # Only the project's own lines: the standard library's frames (json/decoder.py) are left out.
+    shown = [line for line in result.outlines if line.startswith("  ") and ".py:" in line]
+    assert shown[-1] == where and all(line.startswith("  support_") for line in shown), "\n".join(result.outlines)
 
 
 def test_the_real_cause_wins_over_replies_left_unused(pytester: pytest.Pytester) -> None:
