@@ -28,16 +28,19 @@ _ALL = "POCKETMESH_GATE_ALL"
 # In the child, start coverage before anything imports the code under test.
 _coverage: Any = None
 if os.environ.get(_CHILD) and os.environ.get(_COV):
-    import coverage
+    from pocketmesh_testing.properties import code_coverage
 
-    _coverage = coverage.Coverage.current()
-    if _coverage is None:
-        _coverage = coverage.Coverage(source=os.environ[_COV].split(os.pathsep), data_file=None)
-        _coverage.start()
+    _coverage = code_coverage.start(os.environ[_COV].split(os.pathsep), Path.cwd())
 
 import pytest  # noqa: E402
 
 from pocketmesh_testing.properties import profiles  # noqa: E402,F401  (the child's --hypothesis-profile needs them)
+from pocketmesh_testing.properties.code_coverage import (  # noqa: E402
+    default_sources,
+    markdown_lines,
+    summary,
+    terminal_lines,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-code-coverage", type=float, default=None, metavar="PCT",
                         help="fail below this percentage of line coverage of --cov (default: not measured)")
     parser.add_argument("--cov", action="append", default=None, metavar="SOURCE",
-                        help="package or directory to measure (repeatable; default: the current directory)")
+                        help="package or directory to measure (repeatable; default: the Python code under the "
+                        "current directory); test files, conftest.py and virtualenvs never count")
     parser.add_argument("--report-md", metavar="PATH", help="also write the report as markdown")
     parser.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML for CI")
     parser.add_argument("--failures-dir", default=".pocketmesh/failures", metavar="DIR",
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(scratch) / "gate.json"
         env = {**os.environ, _CHILD: str(out), "POCKETMESH_FAILURES_DIR": args.failures_dir}
         if measure_code:
-            env[_COV] = os.pathsep.join(args.cov or [os.getcwd()])
+            env[_COV] = os.pathsep.join(args.cov or default_sources(Path.cwd()))
         if args.all:
             env[_ALL] = "1"
         command = [sys.executable, "-m", "pytest", "-p", "pocketmesh_testing.properties.gate", f"--hypothesis-profile={args.profile}",
@@ -133,9 +137,11 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     code = data.get("code")
     if code is not None:
         lines.append(f"{'code coverage':<32} {'':>9} {code:>7.1f}%  (minimum {args.min_code_coverage or 0:g}%)")
+        lines.extend(terminal_lines(data.get("code_files", [])))
         if args.min_code_coverage is not None and code < args.min_code_coverage:
             ok = False
-            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}.")
+            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}; "
+                         f"the least covered files are listed above.")
     tests = data.get("tests", {})
     lines.append("tests: " + ", ".join(f"{v} {k}" for k, v in sorted(tests.items())) if tests else "tests: none ran")
     simulations = data.get("simulations", {})
@@ -175,7 +181,8 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     if missing:
         out += ["", "Untested edges:", ""] + [f"- `{name}`: `{n} -{a}-> {s}`" for name, (n, a, s) in missing]
     if data.get("code") is not None:
-        out += ["", f"Code coverage: **{data['code']:.1f}%**"]
+        out += ["", f"Code coverage: **{data['code']:.1f}%** (minimum {args.min_code_coverage or 0:g}%)"]
+        out += markdown_lines(data.get("code_files", []))
     never = [name for name, item in sorted(edges.items()) if not item.get("runs", 1)]
     if never:
         out += ["", "Flows no test or scenario ran:", ""] + [f"- `{name}`" for name in never]
@@ -261,15 +268,8 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     result = yield
     target = os.environ.get(_CHILD)
     if target:
-        code = None
-        if _coverage is not None:
-            import io
-
-            try:
-                code = float(_coverage.report(file=io.StringIO()))
-            except Exception:  # no data (nothing measured was imported)
-                code = 0.0
-        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes,
+        code, files = (None, []) if _coverage is None else summary(_coverage)
+        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "code_files": files, "tests": _outcomes,
                 "simulations": _simulations,
                 "failures": _failures}
         Path(target).write_text(json.dumps(data), encoding="utf-8")
