@@ -182,11 +182,17 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         return (yield)
 
 
+def _raised_here(info: pytest.ExceptionInfo[BaseException]) -> bool:
+    """Whether a failure is a cassette miss, which :func:`pytest_runtest_call` raises in the test's place."""
+    return bool(info.errisinstance(CassetteMissError))
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     # A cassette miss inside an HTTP client surfaces as the client's own error ("Connection
     # error."), the miss itself only in a log. The test fails with the miss: that is the cause.
-    __tracebackhide__ = True
+    # Only that re-raise hides this frame: any other failure reports exactly as without the plugin.
+    __tracebackhide__ = _raised_here
     try:
         return (yield)
     except Exception as error:

@@ -146,6 +146,14 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
     return {m.group(1): m.group(2) for line in result.outlines if (m := OUTCOME.match(line))}
 
 
+def failure_reports(result: pytest.RunResult) -> list[str]:
+    """The FAILURES section as printed, between its header and the short summary."""
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if "FAILURES" in line)
+    end = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    return lines[start:end]
+
+
 def test_an_unrelated_project_gets_the_same_outcomes_with_and_without_the_plugin(unrelated: pytest.Pytester) -> None:
     # Subprocesses: this test's own plugin (its network guard) must not reach into the runs.
     args = ("-v", "-p", "no:cacheprovider", "--record-mode=none")
@@ -154,6 +162,8 @@ def test_an_unrelated_project_gets_the_same_outcomes_with_and_without_the_plugin
     assert "pocketmesh" not in without_plugin.stdout.str()  # the baseline really ran without it
     assert outcomes(with_plugin) == outcomes(without_plugin), with_plugin.stdout.str()
     assert with_plugin.parseoutcomes() == without_plugin.parseoutcomes()
+    # Failures read the same too, line for line (the unmarked coroutine's among them).
+    assert failure_reports(with_plugin) == failure_reports(without_plugin)
     assert outcomes(with_plugin) == {
         "test_async.py::test_unmarked_coroutine": "FAILED",
         "test_async.py::test_marked_coroutine": "PASSED",
