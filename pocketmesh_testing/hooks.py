@@ -8,6 +8,7 @@ fake LLM, cassettes, persistence; ``conversations.fixtures``: agents and snapsho
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if config.stash.get(_GUARDED, False):
         guard.uninstall()
+    loading = sys.modules.get("pocketmesh_testing.conversations.loading")
+    if loading is not None:  # loaded only if the session imported an agent: else nothing to forget
+        loading.forget_project_imports(config.rootpath)
     if _PREVIOUS_FAILURES_DIR in config.stash:
         set_default_failures_dir(config.stash[_PREVIOUS_FAILURES_DIR])
     if SETTINGS in config.stash:

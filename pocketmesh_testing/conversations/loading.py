@@ -31,7 +31,8 @@ from typing import Any
 from pocketmesh import BaseNode
 from pocketmesh_testing.conversations.format import ScenarioFormatError
 
-__all__ = ["AgentLoadError", "describe_import_failure", "load_agent", "load_flows", "project_imports"]
+__all__ = ["AgentLoadError", "describe_import_failure", "forget_project_imports", "load_agent", "load_flows",
+           "project_imports"]
 
 _MAX_FRAMES = 8
 _HIDDEN = ("importlib", "<frozen ", os.sep + "pocketmesh_testing" + os.sep, os.sep + "_pytest" + os.sep,
@@ -142,6 +143,14 @@ def project_imports(root: Path | None) -> Iterator[None]:
     scope = _scopes.setdefault(key, _RootScope(key))
     with scope:
         yield
+
+
+def forget_project_imports(root: Path) -> None:
+    """Drop the modules kept aside for ``root``: a new test session imports its agents afresh."""
+    key = str(Path(root).resolve())
+    scope = _scopes.get(key)
+    if scope is not None and not scope.depth:
+        del _scopes[key]
 
 
 def load_flows(spec: str, root: Path | None = None) -> Mapping[str, BaseNode]:

@@ -8,6 +8,12 @@ import re
 
 import pytest
 
+# Loaded here, these outlive each pytester run, as they would across the sessions of one
+# long-lived process: each session must still import its agents afresh.
+import pocketmesh.a2a  # noqa: F401
+import pocketmesh_testing.conversations.loading  # noqa: F401
+import pocketmesh_testing.plugin  # noqa: F401
+
 AGENT = """
 from pathlib import Path
 
