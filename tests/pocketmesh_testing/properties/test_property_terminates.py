@@ -235,13 +235,18 @@ def triage_flow() -> Flow:
     return Flow(triage, name="Triage")
 
 
-def test_a_failure_after_a_forced_action_says_so_and_scripted_false_runs_the_nodes_own_logic() -> None:
+def test_a_failure_after_a_forced_action_says_so_and_scripted_false_runs_the_nodes_own_logic(tmp_path: Path) -> None:
+    from pocketmesh_testing.properties.examples import load_example, replay
+
     with pytest.raises(PropertyFailure) as caught:
-        assert_terminates(triage_flow(), settings=DEV)
+        assert_terminates(triage_flow(), settings=DEV, failures_dir=tmp_path, flow_ref=f"{__name__}:triage_flow")
     message = str(caught.value)
+    forced = "scripted action(s) its nodes did not choose: Triage was made to take 'escalate' where it returned 'answer'"
     assert "failed with KeyError: 'pager'" in message
-    assert "scripted action(s) its nodes did not choose: Triage was made to take 'escalate' where it returned 'answer'" in message
+    assert forced in message
     assert "pass scripted=False" in message and "handle it in the node" in message
+    # Its kept example, replayed, says the same.
+    assert forced in str(replay(load_example(tmp_path / "Triage-terminates.yaml")))
     # The nodes' own logic never gets there: the flow is correct.
     assert_terminates(triage_flow(), settings=DEV, scripted=False)
     assert_terminates(triage_flow(), settings=DEV, scripted=False, shared={"urgent": True})
