@@ -215,6 +215,9 @@ def flow_diagrams(edges: dict[str, Any]) -> list[str]:
 
 # -- the child's pytest plugin ------------------------------------------------------------------
 
+_GATED = ("flow_property", "scenario", "simulation")
+"""The markers of the tests the gate runs (all tests with ``--all``)."""
+
 _recorder: Any = None
 _outcomes: dict[str, int] = {}
 _simulations: dict[str, int] = {}
@@ -237,14 +240,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get(_CHILD):
         return
+    run_all = bool(os.environ.get(_ALL))
+    keep = items if run_all else [i for i in items if any(i.get_closest_marker(m) for m in _GATED)]
     if _recorder is not None:
         from pocketmesh_testing.properties.inventory import defined_flows
 
-        for label, flow in defined_flows(items):  # every flow the session defines, run or not
+        # Every flow the agents and test modules the gate runs define, run or not; flows of
+        # modules whose tests the gate leaves out are those tests' business, not its own.
+        for label, flow in defined_flows(keep):
             _recorder.declare(flow, label)
-    if os.environ.get(_ALL):
-        return
-    keep = [i for i in items if any(i.get_closest_marker(m) for m in ("flow_property", "scenario", "simulation"))]
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)

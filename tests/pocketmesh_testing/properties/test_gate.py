@@ -265,3 +265,34 @@ def test_a_flow_built_afresh_for_each_example_is_one_flow_and_labels_match_acros
     assert "| test_factory:build_router | 2/2 | 100.0% |" in report
     assert "- `test_factory:build_checker`: `Check -default-> Pay`" in report
     assert re.findall(r"^### (.+)$", report, flags=re.M) == ["test_factory:build_checker", "test_factory:build_router"]
+
+
+UNIT_TESTS = '''
+from pocketmesh import BaseNode, Flow
+
+
+def build_fixture() -> Flow:  # a flow a unit test builds for itself
+    first = BaseNode(name="First")
+    first >> BaseNode(name="Second")
+    return Flow(first, name="Fixture")
+
+
+def test_the_fixture_has_two_nodes() -> None:
+    assert len(build_fixture().node_ids()[0]) == 2
+'''
+
+
+def test_flows_of_test_modules_the_gate_leaves_out_count_only_with_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_module(tmp_path, scripted=True)
+    (tmp_path / "test_units.py").write_text(UNIT_TESTS)
+    status = gate.main(["test_router.py", "test_units.py", "--min-edge-coverage", "100", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert rows(out) == {"Router": "2/2", "flow edge coverage": "2/2"}, out
+    # With --all the unit tests run too, and their module's flow counts (no test runs it as a flow).
+    status = gate.main(["--all", "test_units.py", "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert rows(out) == {"Fixture": "0/1", "flow edge coverage": "0/1"}, out
