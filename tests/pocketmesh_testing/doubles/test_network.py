@@ -246,8 +246,9 @@ def test_the_machine_name_resolves_under_the_guard(pytester: pytest.Pytester) ->
 
         def test_own_name():
             assert socket.gethostname() == {name!r}
-            assert socket.gethostbyname(socket.gethostname()).startswith("127.")
-            server = socket.create_server(("127.0.0.1", 0))
+            address = socket.gethostbyname(socket.gethostname())
+            assert address.startswith("127.")
+            server = socket.create_server((address, 0))
             with socket.create_connection((socket.gethostname(), server.getsockname()[1]), timeout=5):
                 pass
             server.close()
