@@ -73,6 +73,8 @@ def add_replay_command(commands: Any) -> None:
 
 
 def _replay(args: argparse.Namespace) -> int:
+    if _harness_missing("replay"):
+        return 2
     from pocketmesh_testing.properties.examples import replay_main
 
     return replay_main(args.replay_args)

@@ -94,6 +94,31 @@ def _stop(server: _Server) -> None:
             server.process.wait(5)
 
 
+_WHERE_EXAMPLES_ARE = (
+    "The demo plays scenario files against the agents they name; the example agents' scenarios are "
+    "not installed with the package, they live in the pocketmesh repository's scenarios/ directory: run "
+    "`pocketmesh demo` from a clone of it, or copy that directory here (or pass --scenarios DIR)."
+)
+
+
+def _nothing_to_play(dirs: Sequence[str], files: list[Path], playable: list[Any], chosen: list[str]) -> str:
+    """Why the demo has no scenario to play, and what to do about it."""
+    where = ", ".join(dirs)
+    missing = [d for d in dirs if not Path(d).is_dir()]
+    if missing:
+        return (f"no scenario directory {', '.join(missing)} (looked from {os.getcwd()}); nothing to play. "
+                + _WHERE_EXAMPLES_ARE)
+    if not files:
+        return (f"no scenario files in {where} (YAML with `scenarios:` or `turns:`); nothing to play. "
+                + _WHERE_EXAMPLES_ARE)
+    named = sorted({str(s.agent) for s in playable})
+    if not named:
+        return (f"the scenario files in {where} name no in-process agent (`agent: module:attr`); nothing to "
+                f"serve. Give each file an agent, or play them with pytest against a live one.")
+    return (f"no scenario in {where} names {', '.join(chosen)}; the scenarios there name "
+            f"{', '.join(named)}. Pass one of those, or no agent to play them all.")
+
+
 def run_main_job(
     targets: Sequence[str] | None = None,
     *,
@@ -116,7 +141,7 @@ def run_main_job(
     selected = [s for s in playable if s.agent in chosen]
     left_out = [s for s in scenarios if s not in selected]
     if not selected:
-        print(f"pocketmesh demo: no scenario in {', '.join(scenario_dirs)} names {', '.join(chosen)}; nothing to play.", file=out)
+        print(f"pocketmesh demo: {_nothing_to_play(scenario_dirs, files, playable, chosen)}", file=out)
         return 5
     db_path = Path(db).resolve()
     log_dir = db_path.parent

@@ -8,6 +8,7 @@ fake LLM, cassettes, persistence; ``conversations.fixtures``: agents and snapsho
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from pocketmesh_testing.settings import (
     deactivate,
     settings_from_config,
 )
+from pocketmesh_testing.usage import HARNESS_FIXTURES, HARNESS_MARKERS, session_uses_pocketmesh
 
 _MARKERS = (
     "allow_network: let this test reach hosts outside loopback (the network guard is off for it).",
@@ -43,6 +45,8 @@ _COLLECTED = pytest.StashKey[set[Path]]()
 _PARTIAL = pytest.StashKey[set[Path]]()
 _UNQUIET = pytest.StashKey[Any]()
 _PREVIOUS_FAILURES_DIR = pytest.StashKey[Any]()
+_GUARDED = pytest.StashKey[bool]()
+"""Whether this session's tests run under the network guard (decided once collection is done)."""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,8 +66,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="list cassette files beside the collected tests that no test used.",
     )
     parser.addini("pocketmesh_record_mode", "cassette record mode: none, once, new_episodes or all.", default="")
-    parser.addini("pocketmesh_network_guard", "block connections outside loopback in tests.", type="bool",
-                  default=True)
+    parser.addini("pocketmesh_network_guard", "block connections outside loopback in tests (unset: where the "
+                  "project uses pocketmesh; true: always; false: never).", type="bool", default=True)
     parser.addini("pocketmesh_allowed_hosts", "extra host names tests may always reach.", type="linelist",
                   default=[])
     parser.addini("pocketmesh_cassette_filter_headers", "extra header names kept out of cassettes.",
@@ -111,7 +115,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_COLLECTED] = set()
     config.stash[_PARTIAL] = set()
     config.stash[TRANSCRIPTS] = {}
-    guard.install()
+    config.stash[_GUARDED] = False
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -121,21 +125,15 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    guard.uninstall()
+    if config.stash.get(_GUARDED, False):
+        guard.uninstall()
+    loading = sys.modules.get("pocketmesh_testing.conversations.loading")
+    if loading is not None:  # loaded only if the session imported an agent: else nothing to forget
+        loading.forget_project_imports(config.rootpath)
     if _PREVIOUS_FAILURES_DIR in config.stash:
         set_default_failures_dir(config.stash[_PREVIOUS_FAILURES_DIR])
     if SETTINGS in config.stash:
         deactivate(config.stash[SETTINGS])
-
-
-HARNESS_FIXTURES = frozenset({
-    "a2a_agent", "fake_llm", "llm_cassette", "memory_persistence", "persistence", "remote_agent",
-    "shared_snapshot", "shared_snapshot_internal", "sqlite_persistence",
-})
-"""The plugin's fixtures: an ``async def`` test that asks for one of them is run by the plugin."""
-
-HARNESS_MARKERS = frozenset({"allow_network", "flow_property", "llm_cassette", "scenario", "simulation"})
-"""The plugin's markers: an ``async def`` test marked with one of them is run by the plugin too."""
 
 
 def _uses_the_harness(collector: pytest.Collector, obj: Any) -> bool:
@@ -180,17 +178,25 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Generator[None, Any, Any]:
+    if not item.config.stash.get(_GUARDED, False):
+        return (yield)
     settings = item.config.stash[SETTINGS]
-    blocking = settings.network_guard and item.get_closest_marker("allow_network") is None
+    blocking = item.get_closest_marker("allow_network") is None
     with guard.policy(enabled=blocking, allowed_hosts=settings.allowed_hosts):
         return (yield)
+
+
+def _raised_here(info: pytest.ExceptionInfo[BaseException]) -> bool:
+    """Whether a failure is a cassette miss, which :func:`pytest_runtest_call` raises in the test's place."""
+    return bool(info.errisinstance(CassetteMissError))
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, Any]:
     # A cassette miss inside an HTTP client surfaces as the client's own error ("Connection
     # error."), the miss itself only in a log. The test fails with the miss: that is the cause.
-    __tracebackhide__ = True
+    # Only that re-raise hides this frame: any other failure reports exactly as without the plugin.
+    __tracebackhide__ = _raised_here
     try:
         return (yield)
     except Exception as error:
@@ -217,7 +223,13 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    session.config.stash[_COLLECTED].update(Path(str(item.path)).resolve() for item in session.items)
+    config = session.config
+    config.stash[_COLLECTED].update(Path(str(item.path)).resolve() for item in session.items)
+    # The guard is for projects that use pocketmesh; any other project runs as if it were absent.
+    mode = config.stash[SETTINGS].network_guard
+    if not config.stash[_GUARDED] and (mode == "on" or mode == "auto" and session_uses_pocketmesh(session.items)):
+        guard.install()
+        config.stash[_GUARDED] = True
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:

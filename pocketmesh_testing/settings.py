@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pocketmesh_testing.async_tests import asyncio_mode_chosen
+from pocketmesh_testing.async_tests import asyncio_mode_chosen, user_set_ini
 from pocketmesh_testing.conversations.discovery import FileKind, file_kind
 from pocketmesh_testing.doubles.cassettes import (
     DEFAULT_FILTER_HEADERS,
@@ -43,7 +43,9 @@ __all__ = [
 class PluginSettings:
     """What the options, ini keys and environment decided for this session."""
 
-    network_guard: bool = True
+    network_guard: str = "auto"
+    """``"on"`` (ini ``pocketmesh_network_guard = true``), ``"off"`` (ini false, or
+    ``--pocketmesh-allow-network``) or ``"auto"``: on where the project uses pocketmesh."""
     allowed_hosts: tuple[str, ...] = ()
     cassette: CassetteSettings = field(default_factory=CassetteSettings)
     mark_async_tests: bool = True
@@ -97,8 +99,7 @@ def settings_from_config(config: pytest.Config) -> PluginSettings:
         filter_body=tuple(v.strip() for v in config.getini("pocketmesh_cassette_filter_body") if v.strip()),
     )
     return PluginSettings(
-        network_guard=bool(config.getini("pocketmesh_network_guard"))
-        and not config.getoption("pocketmesh_allow_network"),
+        network_guard=_network_guard(config),
         allowed_hosts=lines("pocketmesh_allowed_hosts"),
         cassette=cassette,
         mark_async_tests=bool(config.getini("pocketmesh_mark_async_tests")) and not asyncio_mode_chosen(config),
@@ -111,6 +112,15 @@ def settings_from_config(config: pytest.Config) -> PluginSettings:
         simulator_model=str(config.getini("pocketmesh_simulator_model") or "").strip(),
         failures_dir=_directory(config, "pocketmesh_failures_dir"),
     )
+
+
+def _network_guard(config: pytest.Config) -> str:
+    """``"off"``, ``"on"`` or ``"auto"`` (see :attr:`PluginSettings.network_guard`)."""
+    if config.getoption("pocketmesh_allow_network"):
+        return "off"
+    if not user_set_ini(config, "pocketmesh_network_guard"):
+        return "auto"
+    return "on" if config.getini("pocketmesh_network_guard") else "off"
 
 
 def _directory(config: pytest.Config, ini: str) -> Path | None:

@@ -1,7 +1,7 @@
 """A runtime install is the runtime and the A2A server only: built as a wheel and installed into
 a fresh venv with its runtime requirements, it holds none of the test stack, pytest runs an
 unrelated project there as if the plugin were absent, and the harness's fixtures and commands
-say which extra brings them."""
+say which extra brings them (`pocketmesh demo`, `gate` and `replay` alike)."""
 
 from __future__ import annotations
 
@@ -121,8 +121,12 @@ def test_a_runtime_only_install_has_no_test_stack_and_leaves_pytest_alone(tmp_pa
 
     # The commands and example that need the harness say which extra brings it.
     pocketmesh = venv / "bin" / "pocketmesh"
-    demo = run(pocketmesh, "demo", cwd=tmp_path)
-    assert demo.returncode == 2 and "pip install 'pocketmesh[testing]'" in demo.stderr, demo.stderr
+    for command in (("demo",), ("gate",), ("replay",), ("replay", "kept.yaml")):
+        done = run(pocketmesh, *command, cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stderr)
+        assert done.stderr.startswith(f"pocketmesh {command[0]}: `pocketmesh {command[0]}` is part of pocketmesh's "
+                                      f"test harness"), (command, done.stderr)
+        assert "pip install 'pocketmesh[testing]'" in done.stderr and "Traceback" not in done.stderr, done.stderr
     llm = run(pocketmesh, "serve", "pocketmesh.examples.llm:flows", cwd=tmp_path)
     assert llm.returncode == 2 and "openai package" in llm.stderr and "pocketmesh[testing]" in llm.stderr, llm.stderr
 

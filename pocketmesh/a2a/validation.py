@@ -239,13 +239,14 @@ def _version_problem(method: str, header: str) -> str | None:
         major = None
     if major == wanted:
         return None
+    said = f"says A2A-Version {given!r:.20}" if header.strip() else "sent no A2A-Version header, so it is read as 0.3"
     if wanted == 1:
         return (
-            f"version not supported: {method} is an A2A 1.0 method and the request says A2A-Version "
-            f"{given!r:.20}; send the header 'A2A-Version: 1.0', or use the method's 0.3 name without it."
+            f"version not supported: {method} is an A2A 1.0 method and the request {said}; "
+            f"send the header 'A2A-Version: 1.0', or use the method's 0.3 name without it."
         )
     return (
-        f"version not supported: {method} is an A2A 0.3 name and the request says A2A-Version {given!r:.20}; "
+        f"version not supported: {method} is an A2A 0.3 name and the request {said}; "
         f"drop the header (0.3), or use the 1.0 method with 'A2A-Version: 1.0'."
     )
 

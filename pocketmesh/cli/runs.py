@@ -45,7 +45,7 @@ def add_runs_command(commands: Any) -> None:
 
 def runs_command(args: argparse.Namespace) -> int:
     """``pocketmesh runs`` and ``pocketmesh runs show RUN_ID``."""
-    from ..errors import PocketMeshError
+    from ..errors import PocketMeshError, RunNotFoundError
     from ..inspection import list_run_summaries, load_for_show, render_run, render_table
 
     try:
@@ -62,6 +62,10 @@ def runs_command(args: argparse.Namespace) -> int:
             summaries = await list_run_summaries(store, args.status)
             print(render_table(summaries) if summaries else f"no {args.status + ' ' if args.status else ''}runs in {store!r}")
             return 0
+        except RunNotFoundError as error:
+            print(f"pocketmesh runs: no run {error.run_id!r} in {store!r}; list the runs it holds with: "
+                  f"{_listing_command(args)}", file=sys.stderr)
+            return 1
         except PocketMeshError as error:
             print(f"pocketmesh runs: {error}", file=sys.stderr)
             return 1
@@ -71,6 +75,18 @@ def runs_command(args: argparse.Namespace) -> int:
                 await close()
 
     return asyncio.run(report())
+
+
+def _listing_command(args: argparse.Namespace) -> str:
+    """``pocketmesh runs`` with the store options given, to list that store's runs."""
+    import shlex
+
+    words = ["pocketmesh", "runs"]
+    for option in ("db", "prefix", "backend"):
+        value = getattr(args, option, None)
+        if value is not None:
+            words += [f"--{option}", str(value)]
+    return shlex.join(words)
 
 
 def runs_store(db: str | None, prefix: str | None, backend: str | None) -> Any:

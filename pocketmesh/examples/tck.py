@@ -91,17 +91,21 @@ class Produce(A2ABaseNode):
 
 
 class Linger(A2ABaseNode):
-    """Works for :data:`LINGER_SECONDS`, long enough for a client to subscribe to the task."""
+    """Works for ``seconds`` (:data:`LINGER_SECONDS`), long enough for a client to subscribe to the task."""
+
+    def __init__(self, seconds: float = LINGER_SECONDS) -> None:
+        super().__init__()
+        self.seconds = seconds
 
     async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> None:
-        await asyncio.sleep(LINGER_SECONDS)
+        await asyncio.sleep(self.seconds)
 
 
-def build_flow() -> Flow:
-    """Triage, then Produce or Linger."""
+def build_flow(linger_seconds: float = LINGER_SECONDS) -> Flow:
+    """Triage, then Produce or Linger (for ``linger_seconds``)."""
     triage = Triage()
     triage - "produce" >> Produce()
-    triage - "linger" >> Linger()
+    triage - "linger" >> Linger(linger_seconds)
     return Flow(triage, name="tck")
 
 

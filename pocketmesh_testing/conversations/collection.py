@@ -29,7 +29,7 @@ import pytest
 
 from pocketmesh_testing.conversations.agents import Agent, a2a_agent, remote_agent
 from pocketmesh_testing.conversations.format import Scenario, ScenarioFormatError, load_scenarios
-from pocketmesh_testing.conversations.loading import AgentLoadError, load_agent, load_flows
+from pocketmesh_testing.conversations.loading import AgentLoadError, load_agent, load_flows, project_imports
 from pocketmesh_testing.conversations.player import (
     FAKE_LLM_PORT_ENV,
     ScenarioMismatchError,
@@ -175,7 +175,8 @@ class ScenarioItem(pytest.Item):
                 f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
                 f"{FAKE_LLM_PORT_ENV}=PORT."
             )
-        asyncio.run(self._play(target))
+        with project_imports(self.config.rootpath):  # what the agent imports while it runs, it finds
+            asyncio.run(self._play(target))
 
     async def _play(self, target: AgentTarget) -> None:
         agent = self._agent(target)

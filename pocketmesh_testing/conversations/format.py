@@ -142,9 +142,13 @@ def _line(lines: dict[FieldPath, int], at: FieldPath) -> int | None:
 
 def _schema_error(data: Any, lines: dict[FieldPath, int], path: Path) -> ScenarioFormatError | None:
     validator = jsonschema.Draft202012Validator(schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is None:
+    errors = list(validator.iter_errors(data))
+    if not errors:
         return None
+    # The first bad entry in the file, then the most telling error about it: best_match alone
+    # prefers shallow errors, naming a later entry's stray key before an earlier entry's bad value.
+    first = min(_position(e.absolute_path) for e in errors)
+    error = jsonschema.exceptions.best_match(e for e in errors if _position(e.absolute_path)[:len(first)] == first)
     at: FieldPath = tuple(error.absolute_path)
     message = error.message
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -166,6 +170,11 @@ def _schema_error(data: Any, lines: dict[FieldPath, int], path: Path) -> Scenari
     elif error.validator == "pattern" and at and at[-1] == "agent":
         message = f"{error.instance!r} is not `module:attr` of a dict of flows nor an http(s) URL."
     return ScenarioFormatError(path, _line(lines, at), _field(at), message)
+
+
+def _position(path: Any) -> tuple[int, ...]:
+    """Where an error lies in document order: the list indexes along its path."""
+    return tuple(p for p in path if isinstance(p, int))
 
 
 def _turn(raw: dict[str, Any], index: int, at: FieldPath, lines: dict[FieldPath, int], path: Path) -> Turn:

@@ -35,6 +35,7 @@ from pocketmesh_testing.conversations.collection import (
     resolve_target,
 )
 from pocketmesh_testing.conversations.format import ScenarioFormatError
+from pocketmesh_testing.conversations.loading import project_imports
 from pocketmesh_testing.conversations.player import FAKE_LLM_PORT_ENV, Playback, _check, _script, environment
 from pocketmesh_testing.conversations.simulation import Simulation, default_client, simulate
 from pocketmesh_testing.conversations.transcript import Mismatch, Paint, plain, render_mismatch
@@ -182,7 +183,8 @@ class SimulationItem(pytest.Item):
                 f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
                 f"{FAKE_LLM_PORT_ENV}=PORT."
             )
-        asyncio.run(self._play(target))
+        with project_imports(self.config.rootpath):  # what the agent imports while it runs, it finds
+            asyncio.run(self._play(target))
 
     async def _play(self, target: AgentTarget) -> None:
         spec = self.spec

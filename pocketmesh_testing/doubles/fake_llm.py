@@ -17,9 +17,11 @@ the client with ``openai_client(max_retries=0)``.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Union
@@ -247,6 +249,22 @@ class FakeLLM:
                 self._server = LoopbackServer(self._serve_http, port=self.port)
                 _active_hosts.add(f"127.0.0.1:{self._server.port}")
             return f"{self._server.url}/v1"
+
+    @contextmanager
+    def environment(self) -> Iterator[None]:
+        """Point ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` at this fake for the block, then restore
+        them: an ``openai`` client made inside (``AsyncOpenAI()`` with no arguments) talks to it."""
+        values = {"OPENAI_BASE_URL": self.base_url, "OPENAI_API_KEY": self.api_key}
+        saved = {name: os.environ.get(name) for name in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
     def _serve_http(self, method: str, path: str, headers: Mapping[str, str], body: bytes) -> WireResponse:
         try:

@@ -3,8 +3,10 @@
 Patching the socket layer (rather than one HTTP library) covers every client: httpx,
 httpx2, aiohttp, requests, raw sockets and asyncio streams all end in ``getaddrinfo`` and
 ``socket.connect``. Loopback addresses, ``localhost`` and unix sockets always pass, so
-in-process fakes and loopback servers keep working. The patches are installed once and
-consult a process-wide policy, so switching the guard per test costs nothing.
+in-process fakes and loopback servers keep working; so do names the hosts file
+(``/etc/hosts``) maps to loopback addresses only, such as the machine's own name, which are
+read from that file, never asked of DNS. The patches are installed once and consult a
+process-wide policy, so switching the guard per test costs nothing.
 
 A blocked host *name* fails the way an unknown name fails on the real network, with a
 ``socket.gaierror`` (:class:`~pocketmesh_testing.errors.BlockedLookupError`); a blocked IP
@@ -17,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ipaddress
+import os
 import socket
+import sys
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -25,13 +29,62 @@ from typing import Any
 
 from pocketmesh_testing.errors import BlockedLookupError, NetworkBlockedError
 
-__all__ = ["NetworkGuard", "guard", "is_loopback_host"]
+__all__ = ["HOSTS_FILE", "NetworkGuard", "guard", "hosts_file_addresses", "is_loopback_host"]
 
 _LOCAL_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
 
+HOSTS_FILE = (
+    os.path.join(os.environ.get("SystemRoot", r"C:\Windows"), "System32", "drivers", "etc", "hosts")
+    if sys.platform == "win32" else "/etc/hosts"
+)
+"""The hosts file whose loopback names the guard lets through."""
+
+_hosts_cache: dict[str, tuple[tuple[int, int], dict[str, frozenset[str]]]] = {}
+_hosts_lock = threading.Lock()
+
+
+def hosts_file_addresses(path: str | None = None) -> dict[str, frozenset[str]]:
+    """Each host name the hosts file lists (lower case), with the addresses it maps the name to.
+
+    Read again only when the file changes; an unreadable file lists nothing."""
+    path = path or HOSTS_FILE
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return {}
+    stamp = (stat.st_mtime_ns, stat.st_size)
+    with _hosts_lock:
+        cached = _hosts_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    names: dict[str, set[str]] = {}
+    try:
+        with open(path, encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                fields = line.split("#", 1)[0].split()
+                if len(fields) >= 2:
+                    for name in fields[1:]:
+                        names.setdefault(name.lower().rstrip("."), set()).add(fields[0])
+    except OSError:
+        return {}
+    table = {name: frozenset(addresses) for name, addresses in names.items()}
+    with _hosts_lock:
+        _hosts_cache[path] = (stamp, table)
+    return table
+
+
+def _is_local_address(text: str) -> bool:
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
 def is_loopback_host(host: str | bytes | None) -> bool:
-    """True for loopback IPs (127.0.0.0/8, ::1), ``localhost`` names and the empty host."""
+    """True for loopback IPs (127.0.0.0/8, ::1), ``localhost`` names, the empty host, and names
+    the hosts file maps to loopback addresses only (the machine's own name, often)."""
     if host is None:
         return True
     if isinstance(host, bytes):
@@ -43,7 +96,10 @@ def is_loopback_host(host: str | bytes | None) -> bool:
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
     except ValueError:
-        return False
+        pass
+    # A name the hosts file answers never reaches DNS: it is as local as the addresses it maps to.
+    addresses = hosts_file_addresses().get(host.rstrip("."))
+    return bool(addresses) and all(_is_local_address(a) for a in addresses)
 
 
 def _is_ip_literal(host: str) -> bool:

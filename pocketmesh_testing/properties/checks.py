@@ -12,6 +12,7 @@ Importing this module registers the ``dev`` and ``release`` Hypothesis profiles.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import threading
 from collections import deque
@@ -31,8 +32,9 @@ from pocketmesh_testing.properties.edges import record_run
 from pocketmesh_testing.properties.failures import failures_dir, run_document, world_document, write_example
 from pocketmesh_testing.properties.references import import_path_of
 from pocketmesh_testing.properties.resume import ResumeCheck
-from pocketmesh_testing.properties.scripted import Driver, ScriptedFailure, driving, scripted_flow
+from pocketmesh_testing.properties.scripted import Driver, driving, scripted_flow
 from pocketmesh_testing.properties.strategies import ActionScript, OutsideWorld, action_sequences, outside_world
+from pocketmesh_testing.properties.verdicts import forced_note, model_failure_note, termination_problem
 from pocketmesh_testing.properties.wiring import check_wiring
 
 __all__ = ["DEV", "RELEASE", "PropertyFailure", "assert_resume_idempotent", "assert_terminates", "termination_problem"]
@@ -142,6 +144,13 @@ def _check(
             llm.reset()
 
 
+def _model_environment(llm: Any) -> contextlib.AbstractContextManager[None]:
+    """While an example runs, ``OPENAI_BASE_URL`` / ``OPENAI_API_KEY`` name the fake model, if ``llm`` is one."""
+    from pocketmesh_testing.doubles.fake_llm import FakeLLM
+
+    return llm.environment() if isinstance(llm, FakeLLM) else contextlib.nullcontext()
+
+
 def _trace_text(trace: Sequence[tuple[int, str, str | None]], last: int = 12) -> str:
     shown = [f"{node}:{action}" for _, node, action in trace[-last:]]
     more = f"... ({len(trace) - last} earlier) " if len(trace) > last else ""
@@ -179,9 +188,7 @@ def assert_terminates(
     """Every run ends (completed, paused, or failed with an expected error) within ``max_steps``."""
     if not isinstance(flow, Flow):
         raise TypeError(f"assert_terminates(flow) needs a pocketmesh Flow, got {flow!r} ({type(flow).__name__}).")
-    expected = tuple(expected_errors)
-    if not all(isinstance(e, type) and issubclass(e, BaseException) for e in expected):
-        raise TypeError(f"expected_errors must be exception classes, got {expected_errors!r}; e.g. (TimeoutError,).")
+    expected = _expected_errors(expected_errors)
     report = check_wiring(flow) if check_static else None
     # Only what wiring proves fails up front; a loop without a wired exit may still end by a
     # node returning "complete", so the runs below decide, and the wiring explains a loop they find.
@@ -198,7 +205,7 @@ def assert_terminates(
         if llm is not None:
             outside.install(llm)
         driver = Driver(script.choices)
-        with driving(driver):
+        with driving(driver), _model_environment(llm):
             try:
                 outcome = await drive(mirror, InMemoryPersistence(), dict(copy.deepcopy(shared or {})),
                                        deque(outside.users), input_key, params)
@@ -210,6 +217,9 @@ def assert_terminates(
             return
         if report is not None and not report.ok and isinstance(outcome.error, StepLimitError):
             problem += "\n" + str(report)
+        elif not isinstance(outcome.error, StepLimitError):
+            notes = [forced_note(driver.forced), model_failure_note(outcome.error, outside)]
+            problem += "".join(f"\n{note}" for note in notes if note)
         message = (
             f"{problem}\n  scripted actions: {_actions_text(driver.taken)}\n  outside world: {outside!r}\n"
             f"  trace: {_trace_text(outcome.trace)}"
@@ -229,41 +239,16 @@ def assert_terminates(
     _check(body, settings, holder, failures_dir_of(failures_dir), f"{flow.name}-terminates", llm, flow_ref)
 
 
+def _expected_errors(given: Sequence[type[BaseException]]) -> tuple[type[BaseException], ...]:
+    expected = tuple(given)
+    if not all(isinstance(e, type) and issubclass(e, BaseException) for e in expected):
+        raise TypeError(f"expected_errors must be exception classes, got {given!r}; e.g. (TimeoutError,).")
+    return expected
+
+
 def failures_dir_of(explicit: str | Path | None) -> Path | None:
     """Where minimal examples go (``failures_dir`` argument, else ``$POCKETMESH_FAILURES_DIR``)."""
     return failures_dir(explicit)
-
-
-def _is_expected(error: BaseException | None, expected: Sequence[type[BaseException] | str]) -> bool:
-    """``error`` is one of ``expected``: classes, or names (``module.Class`` or ``Class``) as examples keep them."""
-    for wanted in expected:
-        if isinstance(wanted, type):
-            if isinstance(error, wanted):
-                return True
-        elif any(wanted in (c.__qualname__, f"{c.__module__}.{c.__qualname__}") for c in type(error).__mro__):
-            return True
-    return False
-
-
-def termination_problem(
-    flow: Flow, outcome: Outcome, expected: Sequence[type[BaseException] | str], max_steps: int
-) -> str | None:
-    """Why ``outcome`` breaks termination (a step-limit cycle, an unexpected error), or None."""
-    if outcome.status != "failed":
-        return None
-    error = outcome.error
-    if isinstance(error, StepLimitError):
-        return (
-            f"flow {flow.name!r} did not terminate within {max_steps} steps: it keeps repeating the cycle "
-            f"{' -> '.join(error.cycle)}. Give the loop an exit that does not depend on the model's answer "
-            f"(e.g. count attempts in shared state)."
-        )
-    if isinstance(error, ScriptedFailure) or _is_expected(error, expected):
-        return None
-    return (
-        f"flow {flow.name!r} failed with {type(error).__name__}: {error}. If that failure is by design, "
-        f"pass expected_errors=({type(error).__name__},)."
-    )
 
 
 # -- resume idempotence ----------------------------------------------------------------------------
@@ -281,6 +266,7 @@ def assert_resume_idempotent(
     scripted: bool = True,
     max_actions: int = 4,
     max_steps: int = 100,
+    expected_errors: Sequence[type[BaseException]] = (),
     input_key: str = "input",
     flow_ref: str | None = None,
     failures_dir: str | Path | None = None,
@@ -289,19 +275,24 @@ def assert_resume_idempotent(
 
     ``flow`` may be a function returning a fresh Flow: resumed runs then use new node instances,
     as a new process would. Side effects are the ``llm`` (a FakeLLM) calls plus ``side_effects()``.
+    The uninterrupted run failing with an error not in ``expected_errors`` fails the property
+    with that error: a run that cannot get going proves nothing about resuming.
     """
+    expected = _expected_errors(expected_errors)
     build = _flow_builder(flow)
     sample = build()
     scripts = action_sequences(sample, max_length=max_actions) if scripted else None
     worlds = world if world is not None else outside_world(llm=llm is not None)
     fresh = not isinstance(flow, Flow)
     holder: list[_Example] = []
-    check = ResumeCheck(build, fresh, shared or {}, params, persistence_factory, llm, side_effects, input_key, max_steps)
+    check = ResumeCheck(build, fresh, shared or {}, params, persistence_factory, llm, side_effects, input_key, max_steps,
+                        expected)
 
     async def body(data: st.DataObject) -> None:
         script = data.draw(scripts, label="actions") if scripts is not None else ActionScript({})
         outside = data.draw(worlds, label="world")
-        problem, where = await check.run(data, script, outside)
+        with _model_environment(llm):
+            problem, where = await check.run(data, script, outside)
         if problem is None:
             return
         message = f"{problem}\n  scripted actions: {script!r}\n  outside world: {outside!r}"
@@ -312,7 +303,7 @@ def assert_resume_idempotent(
             "max_steps": max_steps,
             "actions": [{n: a} for n, acts in script.choices.items() for a in acts],
             **world_document(outside.llm, outside.users),
-            **run_document(shared, params, input_key, ()),
+            **run_document(shared, params, input_key, expected),
             "interrupt": where,
             "expect": {"resume_idempotent": True},
         }, flow))

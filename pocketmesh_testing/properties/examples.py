@@ -28,12 +28,14 @@ from typing import Any
 import pytest
 import yaml
 
-from pocketmesh import Flow, InMemoryPersistence
+from pocketmesh import Flow, InMemoryPersistence, StepLimitError
 
 from pocketmesh_testing.conversations.discovery import FLOW_PROPERTIES
+from pocketmesh_testing.conversations.loading import project_imports
 from pocketmesh_testing.conversations.player import environment
 from pocketmesh_testing.doubles.fake_llm import FakeLLM
-from pocketmesh_testing.properties.checks import PropertyFailure, termination_problem
+from pocketmesh_testing.properties.checks import PropertyFailure
+from pocketmesh_testing.properties.verdicts import forced_note, model_failure_note, termination_problem
 from pocketmesh_testing.properties.driving import Outcome, drive
 from pocketmesh_testing.properties.references import resolve
 from pocketmesh_testing.properties.resume import ResumeCheck
@@ -119,20 +121,28 @@ async def _terminates(example: FlowExample, flow: Flow, llm: FakeLLM | None) -> 
     if llm is not None:
         example.world.install(llm)
     mirror = scripted_flow(flow, max_steps=example.max_steps)
-    with driving(Driver({n: list(a) for n, a in example.script.items()})):
+    driver = Driver({n: list(a) for n, a in example.script.items()})
+    with driving(driver):
         try:
             outcome = await drive(mirror, InMemoryPersistence(), copy.deepcopy(example.shared),
                                   deque(example.world.users), example.input_key, example.params)
         except Exception as error:  # run-level failures escape run(); judge them too
             outcome = Outcome("failed", {}, [], error, type(error).__name__)
-    return termination_problem(flow, outcome, example.expected_errors, example.max_steps)
+    problem = termination_problem(flow, outcome, example.expected_errors, example.max_steps)
+    if problem is not None and not isinstance(outcome.error, StepLimitError):
+        notes = [forced_note(driver.forced), model_failure_note(outcome.error, example.world)]
+        problem += "".join(f"\n{note}" for note in notes if note)
+    return problem
 
 
 async def _resumes(example: FlowExample, build: Any, *, fresh: bool, llm: FakeLLM | None) -> str | None:
     check = ResumeCheck(build, fresh, example.shared, example.params, InMemoryPersistence, llm, None,
-                        example.input_key, example.max_steps)
+                        example.input_key, example.max_steps, example.expected_errors)
     script = ActionScript(example.script)
     reference, effects = await check.reference(script, example.world)
+    problem = check.reference_problem(reference, example.world)
+    if problem is not None:
+        return problem
     after, during = example.interrupt.get("after_step"), example.interrupt.get("crash_during_step")
     if after is not None and 1 <= after <= len(effects):
         return await check.between_steps(script, example.world, reference, effects, after)
@@ -176,7 +186,8 @@ class ExampleItem(pytest.Item):
         self.example = example
 
     def runtest(self) -> None:
-        problem = replay(self.example)
+        with project_imports(self.config.rootpath):  # the flow's module, and what it imports while it runs
+            problem = replay(self.example)
         if problem is not None:
             raise PropertyFailure(problem)
 

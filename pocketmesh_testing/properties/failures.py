@@ -7,8 +7,9 @@ Two shapes: an A2A conversation (a scenario file: ``agent``, ``skill``, ``turns`
 where the plugin collects them as tests.
 
 Where they go: the ``failures_dir`` argument, else ``$POCKETMESH_FAILURES_DIR``, else ini
-``pocketmesh_failures_dir`` (default ``.pocketmesh/failures`` under the pytest rootdir; empty:
-not written), else ``.pocketmesh/failures`` under the current directory outside pytest.
+``pocketmesh_failures_dir`` (default ``.pocketmesh/failures`` under the pytest rootdir), else
+``.pocketmesh/failures`` under the current directory outside pytest. Any of them set to an
+empty value means not written.
 """
 
 from __future__ import annotations
@@ -48,10 +49,13 @@ def set_default_failures_dir(directory: Path | None | object) -> Any:
 
 
 def failures_dir(explicit: str | Path | None) -> Path | None:
-    """The directory to write failing examples to (see the module docstring), or None for none."""
+    """The directory to write failing examples to (see the module docstring), or None for none.
+
+    The first of the argument, the environment variable and the ini key that is set decides;
+    set to an empty value, it means "not written" (it does not fall through to the next)."""
     chosen = explicit if explicit is not None else os.environ.get(FAILURES_DIR_ENV)
-    if chosen:
-        return Path(chosen)
+    if chosen is not None:
+        return Path(chosen) if str(chosen).strip() else None
     if _default is _UNSET:
         return Path.cwd() / DEFAULT_FAILURES_DIR
     return _default  # type: ignore[no-any-return]

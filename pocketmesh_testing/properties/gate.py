@@ -28,16 +28,19 @@ _ALL = "POCKETMESH_GATE_ALL"
 # In the child, start coverage before anything imports the code under test.
 _coverage: Any = None
 if os.environ.get(_CHILD) and os.environ.get(_COV):
-    import coverage
+    from pocketmesh_testing.properties import code_coverage
 
-    _coverage = coverage.Coverage.current()
-    if _coverage is None:
-        _coverage = coverage.Coverage(source=os.environ[_COV].split(os.pathsep), data_file=None)
-        _coverage.start()
+    _coverage = code_coverage.start(os.environ[_COV].split(os.pathsep), Path.cwd())
 
 import pytest  # noqa: E402
 
 from pocketmesh_testing.properties import profiles  # noqa: E402,F401  (the child's --hypothesis-profile needs them)
+from pocketmesh_testing.properties.code_coverage import (  # noqa: E402
+    default_sources,
+    markdown_lines,
+    summary,
+    terminal_lines,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--min-code-coverage", type=float, default=None, metavar="PCT",
                         help="fail below this percentage of line coverage of --cov (default: not measured)")
     parser.add_argument("--cov", action="append", default=None, metavar="SOURCE",
-                        help="package or directory to measure (repeatable; default: the current directory)")
+                        help="package or directory to measure (repeatable; default: the Python code under the "
+                        "current directory); test files, conftest.py and virtualenvs never count")
     parser.add_argument("--report-md", metavar="PATH", help="also write the report as markdown")
     parser.add_argument("--junit-xml", metavar="PATH", help="write JUnit XML for CI")
     parser.add_argument("--failures-dir", default=".pocketmesh/failures", metavar="DIR",
@@ -75,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Path(scratch) / "gate.json"
         env = {**os.environ, _CHILD: str(out), "POCKETMESH_FAILURES_DIR": args.failures_dir}
         if measure_code:
-            env[_COV] = os.pathsep.join(args.cov or [os.getcwd()])
+            env[_COV] = os.pathsep.join(args.cov or default_sources(Path.cwd()))
         if args.all:
             env[_ALL] = "1"
         command = [sys.executable, "-m", "pytest", "-p", "pocketmesh_testing.properties.gate", f"--hypothesis-profile={args.profile}",
@@ -94,9 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def _units(item: dict[str, Any]) -> tuple[int, int]:
+    """(covered, total) of one flow of the report (a flow without edges: whether it ran)."""
+    from pocketmesh_testing.properties.edges import coverage_units
+
+    return coverage_units(map(tuple, item["edges"]), map(tuple, item["taken"]), int(item.get("runs", 1)))
+
+
 def _edge_totals(edges: dict[str, Any]) -> tuple[int, int]:
-    taken = sum(len({tuple(e) for e in f["taken"]} & {tuple(e) for e in f["edges"]}) for f in edges.values())
-    return taken, sum(len(f["edges"]) for f in edges.values())
+    units = [_units(item) for item in edges.values()]
+    return sum(u[0] for u in units), sum(u[1] for u in units)
 
 
 def _percent(part: int, whole: int) -> float:
@@ -109,7 +120,8 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     lines = ["", "pocketmesh gate", f"{'flow':<32} {'edges':>9} {'covered':>8}"]
     for name, item in sorted(edges.items()):
         wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
-        lines.append(f"{name:<32} {len(taken & wired):>4}/{len(wired):<4} {_percent(len(taken & wired), len(wired)):>7.1f}%")
+        covered, total = _units(item)
+        lines.append(f"{name:<32} {covered:>4}/{total:<4} {_percent(covered, total):>7.1f}%")
         if not item.get("runs", 1):
             lines.append("    never ran: no collected test or scenario ran this flow")
         lines.extend(f"    untested edge: {n} -{a}-> {s}" for n, a, s in sorted(wired - taken))
@@ -120,13 +132,16 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     if edge_pct < args.min_edge_coverage:
         ok = False
         lines.append(f"FAIL: flow edge coverage {edge_pct:.1f}% is under --min-edge-coverage={args.min_edge_coverage:g}; "
-                     f"add property tests or scenarios that take the untested edges above.")
+                     f"add property tests or scenarios that take the untested edges and run the flows that never ran, "
+                     f"listed above.")
     code = data.get("code")
     if code is not None:
         lines.append(f"{'code coverage':<32} {'':>9} {code:>7.1f}%  (minimum {args.min_code_coverage or 0:g}%)")
+        lines.extend(terminal_lines(data.get("code_files", [])))
         if args.min_code_coverage is not None and code < args.min_code_coverage:
             ok = False
-            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}.")
+            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}; "
+                         f"the least covered files are listed above.")
     tests = data.get("tests", {})
     lines.append("tests: " + ", ".join(f"{v} {k}" for k, v in sorted(tests.items())) if tests else "tests: none ran")
     simulations = data.get("simulations", {})
@@ -157,8 +172,8 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     out = ["# pocketmesh gate", "", f"**Result: {_verdict(data, coverage_ok)}**", "",
            "| flow | edges taken | coverage |", "|---|---|---|"]
     for name, item in sorted(edges.items()):
-        wired, taken = {tuple(e) for e in item["edges"]}, {tuple(e) for e in item["taken"]}
-        out.append(f"| {name} | {len(taken & wired)}/{len(wired)} | {_percent(len(taken & wired), len(wired)):.1f}% |")
+        covered, total = _units(item)
+        out.append(f"| {name} | {covered}/{total} | {_percent(covered, total):.1f}% |")
     taken, wired = _edge_totals(edges)
     out += ["", f"Flow edge coverage: **{_percent(taken, wired):.1f}%** (minimum {args.min_edge_coverage:g}%)"]
     missing = [(name, e) for name, item in sorted(edges.items())
@@ -166,7 +181,8 @@ def report_markdown(data: dict[str, Any], args: argparse.Namespace) -> str:
     if missing:
         out += ["", "Untested edges:", ""] + [f"- `{name}`: `{n} -{a}-> {s}`" for name, (n, a, s) in missing]
     if data.get("code") is not None:
-        out += ["", f"Code coverage: **{data['code']:.1f}%**"]
+        out += ["", f"Code coverage: **{data['code']:.1f}%** (minimum {args.min_code_coverage or 0:g}%)"]
+        out += markdown_lines(data.get("code_files", []))
     never = [name for name, item in sorted(edges.items()) if not item.get("runs", 1)]
     if never:
         out += ["", "Flows no test or scenario ran:", ""] + [f"- `{name}`" for name in never]
@@ -199,6 +215,9 @@ def flow_diagrams(edges: dict[str, Any]) -> list[str]:
 
 # -- the child's pytest plugin ------------------------------------------------------------------
 
+_GATED = ("flow_property", "scenario", "simulation")
+"""The markers of the tests the gate runs (all tests with ``--all``)."""
+
 _recorder: Any = None
 _outcomes: dict[str, int] = {}
 _simulations: dict[str, int] = {}
@@ -221,14 +240,15 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if not os.environ.get(_CHILD):
         return
+    run_all = bool(os.environ.get(_ALL))
+    keep = items if run_all else [i for i in items if any(i.get_closest_marker(m) for m in _GATED)]
     if _recorder is not None:
         from pocketmesh_testing.properties.inventory import defined_flows
 
-        for flow in defined_flows(items):  # every flow the session defines, run or not
-            _recorder.declare(flow)
-    if os.environ.get(_ALL):
-        return
-    keep = [i for i in items if any(i.get_closest_marker(m) for m in ("flow_property", "scenario", "simulation"))]
+        # Every flow the agents and test modules the gate runs define, run or not; flows of
+        # modules whose tests the gate leaves out are those tests' business, not its own.
+        for label, flow in defined_flows(keep):
+            _recorder.declare(flow, label)
     dropped = [i for i in items if i not in keep]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -252,15 +272,8 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
     result = yield
     target = os.environ.get(_CHILD)
     if target:
-        code = None
-        if _coverage is not None:
-            import io
-
-            try:
-                code = float(_coverage.report(file=io.StringIO()))
-            except Exception:  # no data (nothing measured was imported)
-                code = 0.0
-        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "tests": _outcomes,
+        code, files = (None, []) if _coverage is None else summary(_coverage)
+        data = {"edges": _recorder.to_json() if _recorder else {}, "code": code, "code_files": files, "tests": _outcomes,
                 "simulations": _simulations,
                 "failures": _failures}
         Path(target).write_text(json.dumps(data), encoding="utf-8")

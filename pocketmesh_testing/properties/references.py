@@ -32,16 +32,17 @@ _OWN = ("pocketmesh_testing", "hypothesis", "_pytest", "pluggy", "asyncio", "thr
 
 
 def resolve(spec: str) -> Any:
-    """Import ``module:attr``; dots in ``attr`` step into attributes, or into dict keys."""
+    """Import ``module:attr`` from the current directory; dots in ``attr`` step into attributes, or into dict keys."""
     import importlib
-    import os
+    from pathlib import Path
+
+    from pocketmesh_testing.conversations.loading import project_imports
 
     module_name, sep, attr = spec.partition(":")
     if not sep or not module_name or not attr:
         raise ValueError(f"expected 'module:attr', got {spec!r}; e.g. 'myapp.flows:build_flow'.")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    value: Any = importlib.import_module(module_name)
+    with project_imports(Path.cwd()):  # as `pocketmesh serve` finds MODULE:ATTR, leaving sys.path as it was
+        value: Any = importlib.import_module(module_name)
     for part in attr.split("."):
         if isinstance(value, Mapping) and part in value:
             value = value[part]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from hypothesis import strategies as st
@@ -27,6 +27,7 @@ from pocketmesh_testing.properties.driving import RUN_ID, Outcome, continue_run,
 from pocketmesh_testing.properties.edges import record_run
 from pocketmesh_testing.properties.scripted import Driver, Interrupted, driving, scripted_flow
 from pocketmesh_testing.properties.strategies import ActionScript, OutsideWorld
+from pocketmesh_testing.properties.verdicts import forced_note, model_failure_note, unexpected_error
 
 __all__ = ["ResumeCheck", "difference"]
 
@@ -47,8 +48,13 @@ class ResumeCheck:
         side_effects: Callable[[], int] | None,
         input_key: str,
         max_steps: int,
+        expected: Sequence[type[BaseException] | str] = (),
     ) -> None:
         self.build = build
+        self.expected = tuple(expected)
+        self.forced: list[tuple[str, str, str]] = []
+        """Actions the reference run's script forced on nodes that chose others."""
+        self.flow_name = ""
         self.fresh = fresh
         self.shared = dict(shared)
         self.params = params
@@ -103,6 +109,9 @@ class ResumeCheck:
     async def run(self, data: st.DataObject, script: ActionScript, world: OutsideWorld) -> tuple[str | None, dict[str, Any]]:
         """Reference run, then the interruptions drawn from ``data``."""
         reference, effects = await self.reference(script, world)
+        problem = self.reference_problem(reference, world)
+        if problem is not None:
+            return problem, {}
         if not effects:
             return None, {}
         steps = len(effects)
@@ -126,7 +135,16 @@ class ResumeCheck:
                 drive(mirror, await self.store(), self.initial(), deque(world.users), self.input_key, self.params)
             )
         record_run(flow, outcome.trace)
+        self.forced, self.flow_name = list(driver.forced), flow.name
         return outcome, driver.effects_per_step()
+
+    def reference_problem(self, reference: Outcome, world: OutsideWorld) -> str | None:
+        """The uninterrupted run failing with an unexpected error: the property fails with it."""
+        problem = unexpected_error(self.flow_name, reference, self.expected)
+        if problem is None:
+            return None
+        notes = [forced_note(self.forced, "assert_resume_idempotent"), model_failure_note(reference.error, world)]
+        return f"the uninterrupted run {problem[0].lower()}{problem[1:]}" + "".join(f"\n{n}" for n in notes if n)
 
     async def between_steps(
         self, script: ActionScript, world: OutsideWorld, reference: Outcome, effects: Effects, after: int

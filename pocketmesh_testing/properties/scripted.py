@@ -62,6 +62,8 @@ class Driver:
         self.mark = mark
         self.marks: list[Any] = []
         self.taken: list[tuple[str, str]] = []
+        self.forced: list[tuple[str, str, str]] = []
+        """``(node id, its own action, the scripted one)`` where the script overrode the node."""
         self.entries: list[tuple[str, int]] = []
 
     @property
@@ -98,6 +100,8 @@ class Driver:
         else:
             return own
         self.taken.append((node_id, action))
+        if action != (own or "default") and action != ERROR:
+            self.forced.append((node_id, own or "default", action))
         if action == ERROR:
             raise ScriptedFailure(f"scripted failure of node {node_id!r}")
         return action

@@ -94,7 +94,10 @@ def test_runs_show_of_an_unknown_run_and_a_missing_file_fail_clearly(tmp_path: P
     db = tmp_path / "runs.sqlite"
     asyncio.run(Flow(BaseNode()).run(run_id="x", persistence=SQLitePersistence(db)))
     unknown = cli("runs", "show", "nope", "--db", str(db))
-    assert unknown.returncode == 1 and "no run 'nope'" in unknown.stderr
+    assert unknown.returncode == 1 and "no run 'nope' in " in unknown.stderr
+    # A command line's advice: how to list the store's runs, not how to start one in code.
+    assert unknown.stderr.rstrip().endswith(f"list the runs it holds with: pocketmesh runs --db {db}"), unknown.stderr
+    assert "flow.run(" not in unknown.stderr
     missing = cli("runs", "--db", str(tmp_path / "absent.sqlite"))
     assert missing.returncode == 2 and "no SQLite store at" in missing.stderr
     assert not (tmp_path / "absent.sqlite").exists()

@@ -1,14 +1,17 @@
 """A project that knows nothing of pocketmesh gets the same outcomes with the plugin installed as
 with ``-p no:pocketmesh``: its asyncio strict mode, its own YAML under ``scenarios/``, its
-``except socket.gaierror`` code and its pytest-recording cassettes all behave as they would."""
+network code (no guard: lookups and connection failures are the resolver's own) and its
+pytest-recording cassettes all behave as they would."""
 
 from __future__ import annotations
 
 import re
+import socket
 
 import pytest
 
 from pocketmesh_testing.doubles.loopback import free_port
+from pocketmesh_testing.doubles.network import hosts_file_addresses, is_loopback_host
 
 INI = "[pytest]\nasyncio_mode = strict\nasyncio_default_fixture_loop_scope = function\n"
 
@@ -60,6 +63,14 @@ def lookup_or_none(host):
 
 def test_code_written_for_failed_lookups_keeps_working():
     assert lookup_or_none("nowhere.invalid") is None
+
+def test_an_outside_service_that_cannot_be_reached_fails_as_the_network_fails():
+    with pytest.raises(socket.gaierror) as caught:
+        socket.create_connection(("service.example.invalid", 443), timeout=5)
+    assert type(caught.value) is socket.gaierror  # the resolver's own error, nothing in between
+
+def test_the_machine_name_resolves():
+    assert socket.gethostbyname({machine!r})
 """
 
 RECORDED_TESTS = """
@@ -102,6 +113,13 @@ def test_items_come_from_the_recording(upstream):
     assert httpx.get(f"http://127.0.0.1:{{PORT}}/items").json() == {{"items": [1, 2, 3]}}
 """
 
+def machine_name() -> str:
+    """This machine's name when the hosts file maps it to loopback (no DNS query either way), else localhost."""
+    name = socket.gethostname()
+    addresses = hosts_file_addresses().get(name.lower())
+    return name if addresses and all(is_loopback_host(a) for a in addresses) else "localhost"
+
+
 OUTCOME = re.compile(r"^(\S+::\S+) (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")
 
 
@@ -112,7 +130,7 @@ def unrelated(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
     (pytester.path / "scenarios").mkdir()
     for name, text in GAME_DATA.items():
         (pytester.path / "scenarios" / name).write_text(text)
-    pytester.makepyfile(test_async=ASYNC_TESTS, test_data=DATA_TESTS, test_dns=DNS_TESTS,
+    pytester.makepyfile(test_async=ASYNC_TESTS, test_data=DATA_TESTS, test_dns=DNS_TESTS.replace("{machine!r}", repr(machine_name())),
                         test_recorded=RECORDED_TESTS.format(port=free_port()))
     # Record the cassette for real with pytest-recording, the plugin out of the way.
     monkeypatch.setenv("UPSTREAM", "1")
@@ -128,6 +146,14 @@ def outcomes(result: pytest.RunResult) -> dict[str, str]:
     return {m.group(1): m.group(2) for line in result.outlines if (m := OUTCOME.match(line))}
 
 
+def failure_reports(result: pytest.RunResult) -> list[str]:
+    """The FAILURES section as printed, between its header and the short summary."""
+    lines = result.outlines
+    start = next(i for i, line in enumerate(lines) if "FAILURES" in line)
+    end = next(i for i, line in enumerate(lines) if "short test summary info" in line)
+    return lines[start:end]
+
+
 def test_an_unrelated_project_gets_the_same_outcomes_with_and_without_the_plugin(unrelated: pytest.Pytester) -> None:
     # Subprocesses: this test's own plugin (its network guard) must not reach into the runs.
     args = ("-v", "-p", "no:cacheprovider", "--record-mode=none")
@@ -136,6 +162,8 @@ def test_an_unrelated_project_gets_the_same_outcomes_with_and_without_the_plugin
     assert "pocketmesh" not in without_plugin.stdout.str()  # the baseline really ran without it
     assert outcomes(with_plugin) == outcomes(without_plugin), with_plugin.stdout.str()
     assert with_plugin.parseoutcomes() == without_plugin.parseoutcomes()
+    # Failures read the same too, line for line (the unmarked coroutine's among them).
+    assert failure_reports(with_plugin) == failure_reports(without_plugin)
     assert outcomes(with_plugin) == {
         "test_async.py::test_unmarked_coroutine": "FAILED",
         "test_async.py::test_marked_coroutine": "PASSED",
@@ -143,6 +171,8 @@ def test_an_unrelated_project_gets_the_same_outcomes_with_and_without_the_plugin
         "test_data.py::test_replays_alternate_players": "PASSED",
         "test_dns.py::test_an_unknown_host_raises_gaierror": "PASSED",
         "test_dns.py::test_code_written_for_failed_lookups_keeps_working": "PASSED",
+        "test_dns.py::test_an_outside_service_that_cannot_be_reached_fails_as_the_network_fails": "PASSED",
+        "test_dns.py::test_the_machine_name_resolves": "PASSED",
         "test_recorded.py::test_items_come_from_the_recording": "PASSED",
     }
 

@@ -12,6 +12,10 @@ from ..convert import artifact_to_dict, message_to_dict, state_name, text_of
 from ..parts import Part
 
 
+def _short(text: str, limit: int = 60) -> str:
+    return repr(text if len(text) <= limit else text[: limit - 3] + "...")
+
+
 @dataclass
 class TaskView:
     """A task as the client sees it: state, reply text and parts, artifacts, history."""
@@ -30,6 +34,15 @@ class TaskView:
     def text(self) -> str:
         """The text parts of the status message (the agent's latest reply), joined."""
         return text_of(self.parts)
+
+    def __repr__(self) -> str:
+        # The protobuf task (history, artifacts, metadata) would fill a screen: say what a reader looks for.
+        if self.kind == "message":
+            return f"TaskView(kind='message', text={_short(self.text)}, parts={len(self.parts)})"
+        return (
+            f"TaskView(task_id={self.task_id!r}, state={self.state!r}, text={_short(self.text)}, "
+            f"parts={len(self.parts)}, artifacts={len(self.artifacts)}, history={len(self.history)})"
+        )
 
     @classmethod
     def from_task(cls, task: Task) -> TaskView:
@@ -62,6 +75,11 @@ class StreamEvent:
     def text(self) -> str:
         """Text of the event's message or artifact parts."""
         return text_of(self.artifact["parts"] if self.artifact else self.parts)
+
+    def __repr__(self) -> str:
+        state = f", state={self.state!r}" if self.state else ""
+        artifact = f", artifact={self.artifact.get('artifactId')!r}, append={self.append}" if self.artifact else ""
+        return f"StreamEvent(kind={self.kind!r}, task_id={self.task_id!r}{state}{artifact}, text={_short(self.text)})"
 
     @classmethod
     def from_response(cls, response: StreamResponse) -> StreamEvent:

@@ -103,6 +103,9 @@ async def test_error_messages_name_the_problem_and_the_fix(agent: InProcess) -> 
     assert body["id"] is None and "batch requests" in body["error"]["message"] and "one JSON-RPC request" in body["error"]["message"]
     body = (await agent.post(send(text_message("x"), "SendMessage"))).json()
     assert "A2A-Version: 1.0" in body["error"]["message"]
+    assert "the request sent no A2A-Version header, so it is read as 0.3;" in body["error"]["message"]
+    body = (await agent.post(send(text_message("x"), "SendMessage"), headers={"A2A-Version": "0.3"})).json()
+    assert "the request says A2A-Version '0.3';" in body["error"]["message"]
     body = (await agent.post(send({**text_message("x"), "role": 5}))).json()
     assert body["id"] == 1 and "params.message.role" in body["error"]["message"]
 

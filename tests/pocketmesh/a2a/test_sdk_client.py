@@ -50,6 +50,12 @@ async def test_streaming_send_emits_task_working_artifacts_and_final_status(serv
     async with await create_a2a_client(server.base_url) as client:
         task = await client.get_task(events[0].task_id)
     assert [p["text"] for p in task.artifacts[0]["parts"]] == ["one", "two", "three"]
+    # Printed, a view says what a reader looks for, not the whole protobuf behind it.
+    assert repr(task) == (f"TaskView(task_id={task.task_id!r}, state='completed', text='3 words', parts=1, "
+                          f"artifacts=1, history=1)")
+    assert repr(events[3]) == (f"StreamEvent(kind='artifact-update', task_id={task.task_id!r}, "
+                               f"artifact={artifacts[0].artifact['artifactId']!r}, append=True, text='two')")
+    assert repr(events[-1]).startswith("StreamEvent(kind='status-update', task_id=") and "state='completed'" in repr(events[-1])
 
 
 async def test_get_and_cancel(server: Served) -> None:

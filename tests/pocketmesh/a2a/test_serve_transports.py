@@ -94,7 +94,7 @@ async def test_grpc_without_grpcio_fails_saying_what_to_install() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--extended-card", "pocketmesh.examples.tck:build_flow"], "must take the public AgentCard"),
+        (["--extended-card", "pocketmesh.examples.greeting:build_flow"], "must take the public AgentCard"),
         (["--extended-card", "pocketmesh.examples.tck:LINGER_SECONDS"], "point it at an AgentCard"),
         (["--grpc-port", "0"], "expected a TCP port number"),
         (["--push-allow-host", ""], "host name, an address or a network"),

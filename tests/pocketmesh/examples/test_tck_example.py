@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from a2a.types import AgentCard
 
 from pocketmesh.a2a import generate_agent_card
 from pocketmesh.examples import tck
+
+# Conversations with an example agent: `pocketmesh gate` runs them with the scenarios.
+pytestmark = pytest.mark.scenario
 
 
 async def test_each_prefix_gets_its_answer(a2a_agent: Any) -> None:
@@ -45,3 +49,15 @@ def test_the_extended_card_adds_a_skill_to_the_public_one() -> None:
     extended = tck.extended_card(public)
     assert isinstance(extended, AgentCard)
     assert [s.id for s in extended.skills] == ["tck", "tck-extended"] and [s.id for s in public.skills] == ["tck"]
+
+
+async def test_artifacts_by_prefix_and_a_lingering_task(a2a_agent: Any) -> None:
+    agent = a2a_agent({"tck": tck.build_flow(linger_seconds=0)})  # the TCK's own agent lingers 4 s
+    text = await agent.conversation().send("x", message_id="tck-artifact-text-1")
+    inline = await agent.conversation().send("x", message_id="tck-artifact-file-1")
+    linked = await agent.conversation().send("x", message_id="tck-artifact-file-url-1")
+    lingered = await agent.conversation().send("x", message_id="test-resubscribe-message-id-1")
+    assert text.artifact_text == "Generated text content"
+    assert [p["file"]["name"] for p in inline.artifacts[0]["parts"]] == ["output.txt"]
+    assert linked.artifacts[0]["parts"][0]["file"]["uri"] == "https://example.com/output.txt"
+    assert lingered.state == "completed" and lingered.artifacts == []

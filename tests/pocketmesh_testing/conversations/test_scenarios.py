@@ -248,8 +248,11 @@ scenarios:
          "ValueError: invalid literal for int() with base 10: 'ten'",
          "  support_settings.py:2: TIMEOUT = int(os.environ.get('SUPPORT_TIMEOUT', 'ten'))"),
         ({"support_agent": "flows = {\n"}, "SyntaxError: *", "  support_agent.py:1: flows = {"),
+        ({"support_agent": "import json\nSETTINGS = json.loads('{not json')\nflows = {}\n"},
+         "JSONDecodeError: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+         "  support_agent.py:2: SETTINGS = json.loads('{not json')"),
     ],
-    ids=["missing-dependency", "error-while-importing", "syntax-error"],
+    ids=["missing-dependency", "error-while-importing", "syntax-error", "raised-in-the-standard-library"],
 )
 def test_an_agent_that_fails_to_import_is_one_short_error(
     pytester: pytest.Pytester, modules: dict[str, str], problem: str, where: str
@@ -265,6 +268,9 @@ def test_an_agent_that_fails_to_import_is_one_short_error(
     ])
     assert len(result.outlines) < 60, "\n".join(result.outlines)
     assert "Traceback" not in result.stdout.str() and "importlib" not in result.stdout.str()
+    # Only the project's own lines: the standard library's frames (json/decoder.py) are left out.
+    shown = [line for line in result.outlines if line.startswith("  ") and ".py:" in line]
+    assert shown[-1] == where and all(line.startswith("  support_") for line in shown), "\n".join(result.outlines)
 
 
 def test_the_real_cause_wins_over_replies_left_unused(pytester: pytest.Pytester) -> None:
@@ -325,3 +331,47 @@ def test_data_artifacts_read_as_json_and_can_be_asserted(pytester: pytest.Pytest
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["mismatch at turn 1, expect.artifacts[[]1].data (*): data[[]'gauges'[]][[]'down'[]] differs",
                                  "  - 0", "  + 1"])
+
+
+OTHER_YAML = {
+    # a game's scenarios: `turns` is a number, not a list of turns
+    "siege.yaml": "scenarios:\n  - {name: Siege of the Keep, turns: 20, map: keep.tmx}\n",
+    # an NPC file whose `agent` happens to look like module:attr, with turns that are numbers
+    "npc.yaml": "agent: npc:guard\nturns: [1, 2, 3]\n",
+    "round.yaml": "agent: npc:guard\nturns:\n  - {player: 1, move: e4}\n",
+    "plays.yaml": "scenarios:\n  - {name: opening, turns: [e4, e5]}\n",
+    "party.yaml": "simulations:\n  - {name: party, guests: 20}\n",
+}
+
+
+def test_other_yaml_shaped_a_little_like_scenarios_is_left_alone(pytester: pytest.Pytester) -> None:
+    write(pytester, "greeting.yaml", GREETING)
+    for name, text in OTHER_YAML.items():
+        write(pytester, name, text)
+    write(pytester, "typo.yaml", GREETING.replace("      - user: bye\n", "      - usr: bye\n"))  # ours, with a typo
+    write(pytester, "one.yaml", "turns:\n  - user: hi\n    expect: {state: compleet}\n")  # ours, one bad turn
+    result = pytester.runpytest(*PLUGIN, "--continue-on-collection-errors")
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines(["*ERROR collecting scenarios/one.yaml*", "*ERROR collecting scenarios/typo.yaml*"])
+    for name in OTHER_YAML:
+        assert name not in result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("text", "field"),
+    [
+        # scenarios[0] is bad deep inside, scenarios[1] at its top: the first one is named
+        (GREETING.replace("state: completed", "state: complete")
+         + "  - name: second\n    turns: [{user: x}]\n    colour: red\n", "scenarios[0].turns[1].expect.state"),
+        ("turns:\n  - user: a\n    expect: {text: {regex: 1}}\n  - user: b\n  - user: c\n    colour: red\n",
+         "turns[0].expect.text.regex"),
+        ("turns:\n  - user: a\n  - user: b\n    expect: {state: nope}\n  - usr: c\n", "turns[1].expect.state"),
+    ],
+    ids=["scenarios", "turns", "later-turn"],
+)
+def test_the_format_error_names_the_first_bad_entry(tmp_path: Path, text: str, field: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioFormatError) as caught:
+        load_scenarios(path)
+    assert caught.value.field == field, str(caught.value)

@@ -80,4 +80,59 @@ def test_the_code_coverage_minimum_is_enforced_at_its_boundary(
         assert "FAIL:" not in out
     else:
         assert status == 1, out
-        assert f"FAIL: code coverage 75.0% is under --min-code-coverage={float(minimum):g}." in out
+        assert f"FAIL: code coverage 75.0% is under --min-code-coverage={float(minimum):g}; " in out
+
+
+DISCOUNTS = '''
+def discount(code):
+    if code == "SPRING":
+        return 10
+    if code == "SUMMER":
+        return 15
+    return 0
+
+
+def unused():
+    return "never called"
+'''
+"""Eight statements (the blank first line included, def lines count); the test runs the first
+branch only: lines 5-7 and 11 are missing."""
+
+CONFTEST = '''
+import pytest
+
+
+@pytest.fixture
+def customer():
+    if False:
+        return "never"
+    return "dana"
+'''
+
+
+def test_code_coverage_by_default_measures_the_project_not_its_tests_and_names_the_least_covered_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    project(tmp_path, expected=30)
+    (tmp_path / "pricing" / "discounts.py").write_text(textwrap.dedent(DISCOUNTS))
+    (tmp_path / "conftest.py").write_text(textwrap.dedent(CONFTEST))
+    (tmp_path / "test_pricing.py").write_text(
+        (tmp_path / "test_pricing.py").read_text().replace("from pricing import price", "from pricing import price\n"
+                                                            "from pricing.discounts import discount")
+        + "    assert discount('SPRING') == 10\n"
+    )
+    status = gate.main(["test_pricing.py", "--min-code-coverage", "60", "--report-md", "gate.md",
+                        "--", "-q", "-p", "no:cacheprovider"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    # pricing: 3 of 4 and 4 of 8 statements ran (test_pricing.py and conftest.py are not counted)
+    assert "58.3%  (minimum 60%)" in out
+    lines = [line.split() for line in out.splitlines() if line.startswith("  pricing")]
+    assert lines == [["pricing/discounts.py", "8", "4", "50.0%", "5-7,", "11"],
+                     ["pricing/__init__.py", "4", "1", "75.0%", "4"]], out
+    assert "test_pricing.py " not in out and "conftest.py" not in out
+    assert "FAIL: code coverage 58.3% is under --min-code-coverage=60; the least covered files are listed above." in out
+    report = (tmp_path / "gate.md").read_text()
+    assert "Code coverage: **58.3%** (minimum 60%)" in report
+    assert "| `pricing/discounts.py` | 8 | 4 | 50.0% | 5-7, 11 |\n| `pricing/__init__.py` | 4 | 1 | 75.0% | 4 |" in report

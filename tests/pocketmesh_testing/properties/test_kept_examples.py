@@ -160,3 +160,22 @@ def test_a_resume_example_names_its_factory_and_replays_as_a_test(pytester: pyte
     replayed.assert_outcomes(failed=1)
     replayed.stdout.fnmatch_lines(["*resume-idempotent of ledger:build_ledger) still fails:*",
                                    "*shared[[]'entries'[]] has 2 item(s) instead of 1*"])
+
+
+def test_an_empty_failures_dir_variable_keeps_nothing(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makepyfile(test_loop="""
+        from pocketmesh import BaseNode, Flow
+        from pocketmesh_testing.properties import assert_terminates
+
+        class Broken(BaseNode):
+            async def prepare(self, shared, params):
+                return shared["missing"]
+
+        def test_broken_terminates():
+            assert_terminates(Flow(Broken()))
+    """)
+    monkeypatch.setenv("POCKETMESH_FAILURES_DIR", "")  # set, and empty: not written (the ini default is not used)
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    assert "minimal example saved" not in result.stdout.str()
+    assert not (pytester.path / ".pocketmesh").exists()

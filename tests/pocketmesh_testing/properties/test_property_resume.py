@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import openai
 import pytest
 from hypothesis import settings
 
@@ -130,8 +131,9 @@ def test_a_flow_that_calls_the_model_again_on_resume_is_found() -> None:
 def test_keeping_the_answer_in_shared_state_passes() -> None:
     fake = FakeLLM()
     client = fake.openai_client(max_retries=0)
+    # The generated world has the model fail now and then: runs that end on it count, compared too.
     assert_resume_idempotent(summary_flow_factory(client, keep_in_shared=True), llm=fake, settings=DEV,
-                             shared={"input": "a long text"})
+                             shared={"input": "a long text"}, expected_errors=(openai.APIStatusError,))
     assert fake.pending == []  # the property leaves the fake clean for its teardown check
 
 
@@ -234,4 +236,21 @@ def test_model_response_ids_kept_in_shared_state_read_the_same_after_a_resume() 
         first >> second
         return Flow(first)
 
-    assert_resume_idempotent(build, llm=fake, settings=settings(DEV, max_examples=20, derandomize=True))
+    assert_resume_idempotent(build, llm=fake, settings=settings(DEV, max_examples=20, derandomize=True),
+                             expected_errors=(openai.APIStatusError,))
+
+
+def test_an_unexpected_error_in_the_uninterrupted_run_fails_the_property(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No model given and no credentials: every run fails before its first step is done. Nothing
+    # about resuming can be learnt from that, so the property fails with the error.
+    from pocketmesh.examples.llm import build_router
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    with pytest.raises(PropertyFailure) as caught:
+        assert_resume_idempotent(build_router, shared={"input": "hi"}, settings=DEV, scripted=False)
+    message = str(caught.value)
+    assert message.startswith("the uninterrupted run flow 'llm-router' failed with OpenAIError")
+    assert "expected_errors=(openai.OpenAIError,)" in message
+    assert_resume_idempotent(build_router, shared={"input": "hi"}, settings=DEV, scripted=False,
+                             expected_errors=(openai.OpenAIError,))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
+import openai
 import pytest
 import yaml
 from hypothesis import settings
@@ -207,3 +209,97 @@ def test_an_endless_loop_still_fails_and_the_wiring_explains_it():
 def test_a_loop_whose_only_exit_is_the_reserved_complete_action_terminates(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_loops=COMPLETE_LOOP)
     pytester.runpytest_inprocess("-q").assert_outcomes(passed=2)
+
+
+class Triage(BaseNode):
+    """Routes every ticket the easy way; only an urgent ticket would take the other edge."""
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+        if shared.get("urgent"):
+            shared["pager"] = "on-call"
+            return "escalate"
+        return "answer"
+
+
+class Escalate(BaseNode):
+    """Pages whoever triage chose: correct, since triage sets the pager before escalating."""
+
+    async def prepare(self, shared: dict[str, Any], params: dict[str, Any]) -> str:
+        return str(shared["pager"])
+
+
+def triage_flow() -> Flow:
+    triage = Triage()
+    triage - "answer" >> BaseNode(name="Answer")
+    triage - "escalate" >> Escalate()
+    return Flow(triage, name="Triage")
+
+
+def test_a_failure_after_a_forced_action_says_so_and_scripted_false_runs_the_nodes_own_logic(tmp_path: Path) -> None:
+    from pocketmesh_testing.properties.examples import load_example, replay
+
+    with pytest.raises(PropertyFailure) as caught:
+        assert_terminates(triage_flow(), settings=DEV, failures_dir=tmp_path, flow_ref=f"{__name__}:triage_flow")
+    message = str(caught.value)
+    forced = "scripted action(s) its nodes did not choose: Triage was made to take 'escalate' where it returned 'answer'"
+    assert "failed with KeyError: 'pager'" in message
+    assert forced in message
+    assert "pass scripted=False" in message and "handle it in the node" in message
+    # Its kept example, replayed, says the same.
+    assert forced in str(replay(load_example(tmp_path / "Triage-terminates.yaml")))
+    # The nodes' own logic never gets there: the flow is correct.
+    assert_terminates(triage_flow(), settings=DEV, scripted=False)
+    assert_terminates(triage_flow(), settings=DEV, scripted=False, shared={"urgent": True})
+
+
+def test_a_failure_the_nodes_chose_themselves_says_nothing_of_scripts() -> None:
+    class Broken(BaseNode):
+        async def prepare(self, shared: dict[str, Any], params: dict[str, Any]) -> str:
+            return str(shared["missing"])
+
+    with pytest.raises(PropertyFailure) as caught:
+        assert_terminates(Flow(Broken()), settings=DEV)
+    assert "failed with KeyError" in str(caught.value) and "did not choose" not in str(caught.value)
+
+
+def test_a_fake_model_is_announced_through_the_environment_during_each_example(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://api.example.invalid/v1")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    seen: list[tuple[str | None, str | None]] = []
+
+    class Ask(BaseNode):
+        async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> str:
+            import openai
+
+            seen.append((os.environ.get("OPENAI_BASE_URL"), os.environ.get("OPENAI_API_KEY")))
+            client = openai.AsyncOpenAI(max_retries=0)  # from the environment, as agents build theirs
+            reply = await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "?"}])
+            return str(reply.choices[0].message.content)
+
+    fake = FakeLLM()
+    try:
+        assert_terminates(Flow(Ask()), llm=fake, settings=settings(DEV, max_examples=10),
+                          world=outside_world(failures=()))
+        assert seen and set(seen) == {(fake.base_url, fake.api_key)}
+    finally:
+        fake.close()
+    # Restored after the property: the test's own environment again.
+    assert os.environ["OPENAI_BASE_URL"] == "http://api.example.invalid/v1" and "OPENAI_API_KEY" not in os.environ
+
+
+def test_a_generated_model_failure_says_how_to_expect_or_exclude_it() -> None:
+    fake = FakeLLM()
+    flow = review_flow(fake.openai_client(max_retries=0), cap=2)
+    try:
+        with pytest.raises(PropertyFailure) as caught:
+            assert_terminates(flow, llm=fake, settings=DEV, scripted=False)
+        message = str(caught.value)
+        assert "failed with RateLimitError" in message or "failed with InternalServerError" in message
+        assert "the generated outside world includes model failures" in message
+        assert "expected_errors=(openai.APIStatusError,)" in message and "world=outside_world(failures=())" in message
+        assert_terminates(flow, llm=fake, settings=DEV, scripted=False, expected_errors=(openai.APIStatusError,))
+        assert_terminates(flow, llm=fake, settings=DEV, scripted=False, world=outside_world(failures=()))
+    finally:
+        fake.close()
