@@ -15,7 +15,7 @@ from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify
 from .persistence.base import Persistence
 from .results import RunResult
-from .runs import RunRecord, load_run_record, save_run_record
+from .runs import RunRecord, load_run_record, save_run_record, untrack
 from .types import INPUT_REQUIRED, Action, Hook, Params, SharedState
 
 
@@ -233,6 +233,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
     except OutOfBudget:
         action, status = None, "running"
     except PersistenceError:
+        untrack(record)
         raise
     except Exception as exc:
         action, status, error = None, "failed", exc
@@ -248,7 +249,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         run_id=record.run_id,
         status=status,  # type: ignore[arg-type]
         action=action,
-        shared=record.shared,
+        shared=untrack(record),
         trace=record.trace,
         error=error,
         error_id=None if record.error is None else record.error.get("id"),
