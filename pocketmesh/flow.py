@@ -183,6 +183,27 @@ class Flow(BaseNode):
         return f"<Flow {self.name!r} start={self.start_node.name!r}>"
 
 
+async def run_record(
+    flow: Flow,
+    record: RunRecord,
+    persistence: Persistence,
+    *,
+    on_status_update: Hook | None = None,
+    on_artifact: Hook | None = None,
+) -> RunResult:
+    """Run ``flow`` on a record the caller has already loaded or made (a new run, or one to
+    continue with ``record.shared`` as its state): ``flow.run`` without the load."""
+    continue_record(record, None, None)
+    ctx = RunContext(
+        flow,
+        record,
+        persistence=persistence,
+        on_status_update=on_status_update or flow.on_status_update,
+        on_artifact=on_artifact or flow.on_artifact,
+    )
+    return await _finish(ctx, raise_errors=False)
+
+
 async def open_record(
     flow: Flow,
     shared: SharedState | None,

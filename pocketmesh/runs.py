@@ -87,7 +87,7 @@ class RunRecord:
             state["shared"] = self.shared
             state["trace"] = [t.to_row() for t in self.trace]
         else:
-            self.rev = state["rev"] = f"{_PROCESS}{next(_REVISIONS)}"
+            self.rev = state["rev"] = new_revision()
             state[TRACE_ROWS_KEY] = len(self.trace)
             state[SHARED_ROWS_KEY] = True
         return state
@@ -128,7 +128,11 @@ _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 _PROCESS = secrets.token_hex(4) + "-"
 _REVISIONS = itertools.count(1)
-"""Revisions: unique across processes (the random prefix) and saves (the counter)."""
+
+
+def new_revision() -> str:
+    """A record revision: unique across processes (a random prefix) and saves (a counter)."""
+    return f"{_PROCESS}{next(_REVISIONS)}"
 
 
 def dumps_checked(value: Any, root: str = "shared") -> str:
@@ -262,25 +266,23 @@ class CheckpointStore(Protocol):
 def track(record: RunRecord) -> None:
     """Make ``record.shared`` a :class:`TrackedState` for a run starting on a fast-path backend
     (a caller's own dict is copied, and gets the final state back at the end)."""
-    shared = record.shared
-    if shared.__class__ is TrackedState:
-        image = record.image
-        if image.owner is shared and image.synced:
-            shared.touched.clear()  # everything touched before was saved: this run starts clean
-        return
-    record.given_shared = shared
-    record.shared = TrackedState(shared)
+    if record.shared.__class__ is not TrackedState:
+        record.given_shared = record.shared
+        record.shared = TrackedState(record.shared)
 
 
 def untrack(record: RunRecord) -> SharedState:
     """The state to hand back when a run ends: the caller's own dict, updated, if there was one."""
+    shared = record.shared
+    if shared.__class__ is TrackedState and record.image.owner is shared and record.image.synced:
+        shared.settle()  # all saved: the next run starts clean
     given = record.given_shared
     if given is None:
-        return record.shared
+        return shared
     record.given_shared = None
-    if given is not record.shared:
+    if given is not shared:
         given.clear()
-        given.update(dict.items(record.shared))
+        given.update(dict.items(shared))
     return given
 
 

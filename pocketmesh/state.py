@@ -29,7 +29,7 @@ class TrackedState(dict):  # type: ignore[type-arg]
     It is a ``dict`` in every way a node can tell; only ``copy()`` returns a plain dict.
     """
 
-    __slots__ = ("touched", "appended")
+    __slots__ = ("appended", "before", "touched")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -37,6 +37,8 @@ class TrackedState(dict):  # type: ignore[type-arg]
         """Keys assigned, deleted or read as mutable values since the run started."""
         self.appended: dict[Any, int] = {}
         """Keys :meth:`append_items` extended: how many items they had before."""
+        self.before: set[Any] = set()
+        """The keys the last run touched (set aside by :meth:`settle`)."""
 
     # -- reads that may lead to in-place changes ------------------------------------------------
 
@@ -116,6 +118,10 @@ class TrackedState(dict):  # type: ignore[type-arg]
     def __ior__(self, other: Any) -> TrackedState:
         self.update(other)
         return self
+
+    def settle(self) -> None:
+        """Start afresh once everything touched is saved: what was touched is kept in :attr:`before`."""
+        self.before, self.touched = self.touched, set()
 
     def append_items(self, key: str, items: Iterable[Any]) -> None:
         """Append ``items`` to the list at ``key`` (created if absent), so that the next

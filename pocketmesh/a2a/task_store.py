@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+from collections import OrderedDict
 from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,9 @@ from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
 
 from ..errors import PersistenceError
+from ..persistence.base import SHARED_ROWS_KEY, UNCHANGED
+from ..runs import encode_value, new_revision
+from ..state import StateImage, TrackedState
 from . import keys
 from .locks import KeyedLocks
 
@@ -28,11 +33,14 @@ _DEFAULT_PAGE_SIZE = 50
 class PocketMeshTaskStore(TaskStore):
     """Stores each A2A task under run id ``a2a-task:<owner>:<task id>``, with the owner it belongs to.
 
-    Uses only the five-method persistence protocol, so any backend that can pause and resume
-    flows can also hold the tasks; flow runs (run id = task id) live beside them. The record is
-    ``{"owner": ..., "taskProto": <base64 of the serialized protobuf Task>}``: the SDK saves the
-    task on every event, and the binary form costs a fraction of a JSON rendering. Records
-    holding ``"task"`` as a JSON object are read too.
+    Any backend that can pause and resume flows can also hold the tasks; flow runs (run id =
+    task id) live beside them. The SDK saves the task on every event, so a save writes what
+    changed: on the built-in backends the record keeps the task without its history
+    (``head``, base64 of the serialized protobuf) and the history message by message
+    (``history``), which a save appends to; a task saved by this process and not changed since
+    is read back from memory (a copy, as the SDK's own store hands out). A backend with only
+    the five-method protocol gets ``{"owner": ..., "taskProto": <base64 of the serialized
+    task>}``. Records holding ``"task"`` as a JSON object are read too.
 
     The owner (percent-encoded) is part of the run id, so a caller's tasks are the runs under
     one prefix: listing them reads only those, on a backend that lists by prefix
@@ -43,9 +51,10 @@ class PocketMeshTaskStore(TaskStore):
     def __init__(self, persistence: Persistence, owner_resolver: OwnerResolver = resolve_user_scope) -> None:
         self.persistence = persistence
         self._owner_of = owner_resolver
-        # Each save is a whole-task write; ordering them per task keeps a slow write from
-        # landing after a newer one.
+        # Ordering the saves of one task keeps a slow write from landing after a newer one.
         self._locks = KeyedLocks()
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self.kept_size = 1024
 
     @staticmethod
     def owner_prefix(owner: str) -> str:
@@ -64,14 +73,45 @@ class PocketMeshTaskStore(TaskStore):
     async def save(self, task: Task, context: ServerCallContext) -> None:
         """Save or replace the task for the caller's owner."""
         owner = self._owner_of(context)
-        record = {"owner": owner, "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii")}
+        run_id = self.run_id_for(task.id, owner)
         async with self._locks.hold(task.id):
-            await self.persistence.save_run(self.run_id_for(task.id, owner), record, {})
+            save = getattr(self.persistence, "save_checkpoint", None)
+            if save is None:
+                record = {"owner": owner, "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii")}
+                await self.persistence.save_run(run_id, record, {})
+                return
+            kept = self._kept.pop(run_id, None) or _Kept(owner)
+            kept.stage(task)
+            pending = kept.image.changes(kept.rows, encode_value)
+            rev = new_revision()
+            meta = json.dumps({"owner": owner, "rev": rev, SHARED_ROWS_KEY: True})
+            await save(run_id, meta, "{}", None, [], pending)
+            kept.image.commit(pending, kept.rows)
+            kept.rows.settle()
+            kept.rev = rev
+            self._keep(run_id, kept)
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The task, if it exists and belongs to the caller's owner."""
         owner = self._owner_of(context)
-        record = await self.persistence.load_run(self.run_id_for(task_id, owner))
+        run_id = self.run_id_for(task_id, owner)
+        load = getattr(self.persistence, "load_checkpoint", None)
+        if load is None:
+            record = await self.persistence.load_run(run_id)
+        else:
+            kept = self._kept.get(run_id)
+            loaded = await load(run_id, unless_rev=kept.rev) if kept is not None else await load(run_id)
+            if loaded == UNCHANGED and kept is not None:
+                self._kept.move_to_end(run_id)
+                copy = Task()
+                copy.CopyFrom(kept.task)
+                return copy
+            self._kept.pop(run_id, None)
+            record, _count, rows = (None, 0, None) if loaded is None else loaded
+            if rows is not None and _is_task_record(record) and record["owner"] == owner:
+                task = _task_from(record)
+                self._keep(run_id, _Kept.loaded(owner, record, rows, task))
+                return task
         if not _is_task_record(record) or record["owner"] != owner:
             return None
         return _task_from(record)
@@ -79,7 +119,14 @@ class PocketMeshTaskStore(TaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         """Delete the task record (the flow run of the same id is left alone)."""
         if await self.get(task_id, context) is not None:
-            await self.persistence.delete_run(self.run_id_for(task_id, self._owner_of(context)))
+            run_id = self.run_id_for(task_id, self._owner_of(context))
+            self._kept.pop(run_id, None)
+            await self.persistence.delete_run(run_id)
+
+    def _keep(self, run_id: str, kept: _Kept) -> None:
+        self._kept[run_id] = kept
+        while len(self._kept) > self.kept_size:
+            self._kept.popitem(last=False)
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """The caller's tasks, newest status first, filtered and paged as the request asks."""
@@ -115,17 +162,80 @@ class PocketMeshTaskStore(TaskStore):
         return [run_id for run_id in await self.persistence.list_runs() if run_id.startswith(prefix)]
 
 
+class _Kept:
+    """A task as this store last saved or read it: the rows the backend holds (``head``: the
+    task without its history; ``history``: each message as a ``Task`` history field, both
+    base64), what the backend holds of them, the record's revision, and a copy of the task."""
+
+    __slots__ = ("image", "owner", "rev", "rows", "task")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.rows = TrackedState()
+        self.image = StateImage()
+        self.rev: str | None = None
+        self.task = Task()
+
+    @classmethod
+    def loaded(cls, owner: str, record: dict[str, Any], rows: Any, task: Task) -> _Kept:
+        kept = cls(owner)
+        kept.rows = TrackedState(record["shared"])
+        kept.image = StateImage.loaded(kept.rows, rows)
+        kept.image.owner = kept.rows
+        kept.rev = record.get("rev")
+        kept.task.CopyFrom(task)
+        return kept
+
+    def stage(self, task: Task) -> None:
+        """Set the rows to ``task``: its head, and its history's new messages appended when the
+        kept history is the start of the task's (by count and last message id), else all of it."""
+        saved = self.task
+        head = Task()
+        for field, value in task.ListFields():
+            if field.name == "history":
+                continue
+            if field.is_repeated:
+                getattr(head, field.name).extend(value)
+            elif field.message_type is not None:
+                getattr(head, field.name).CopyFrom(value)
+            else:
+                setattr(head, field.name, value)
+        self.rows["head"] = _b64(head.SerializeToString())
+        held, history = len(saved.history), task.history
+        current = dict.get(self.rows, "history")
+        if (
+            current.__class__ is list and len(current) == held <= len(history)
+            and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id)
+        ):
+            self.rows.append_items("history", [_b64(Task(history=[m]).SerializeToString()) for m in history[held:]])
+        else:
+            self.rows["history"] = [_b64(Task(history=[m]).SerializeToString()) for m in history]
+        self.task = Task()
+        self.task.CopyFrom(task)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def _is_task_record(record: Any) -> bool:
-    return isinstance(record, dict) and "owner" in record and ("taskProto" in record or "task" in record)
+    return isinstance(record, dict) and "owner" in record and (
+        "taskProto" in record or "task" in record or isinstance(record.get("shared"), dict)
+    )
 
 
 def _task_from(record: dict[str, Any]) -> Task:
     encoded = record.get("taskProto")
-    if encoded is None:
+    if encoded is None and "task" in record:
         return ParseDict(record["task"], Task(), ignore_unknown_fields=True)
     try:
+        if encoded is None:
+            rows = record["shared"]
+            data = base64.b64decode(rows["head"], validate=True)
+            data += b"".join(base64.b64decode(chunk, validate=True) for chunk in rows.get("history", ()))
+            return Task.FromString(data)
         return Task.FromString(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, ValueError, DecodeError) as error:
+    except (binascii.Error, ValueError, DecodeError, KeyError, TypeError) as error:
         raise PersistenceError(
             f"the stored A2A task record is damaged ({error}); delete its run "
             f"(a2a-task:<owner>:<task id>) from the persistence backend."
