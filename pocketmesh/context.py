@@ -325,7 +325,9 @@ class RunContext:
             return
         last = self.last_step
         step = None if last is None else (str(last.step), last.node, {"action": last.action})
-        await save_run_record(self.persistence, self.record, step)
+        # Parallel batch passes may be inside a node while another pass saves: the keys they
+        # touched stay touched until no node runs.
+        await save_run_record(self.persistence, self.record, step, between_steps=self.root.save_lock is None)
 
     async def status(self, node: str, state: StatusState, message: str, item: int | None = None) -> None:
         if self.on_status_update is not None:

@@ -126,6 +126,24 @@ class RunRecord:
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 """One encoder for every checkpoint: ``json.dumps`` with options builds a new one per call."""
 
+try:
+    from json.encoder import c_make_encoder as _make_encoder
+except ImportError:  # pragma: no cover - CPython always has the C encoder
+    _make_encoder = None
+_one_value = (
+    _make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    if _make_encoder is not None else None
+)
+"""The C encoder built once: ``JSONEncoder.encode`` builds it anew on every call, which costs
+more than encoding one small value (a checkpoint encodes each changed key on its own)."""
+
+
+def _encode_value(value: Any) -> str:
+    if _one_value is None:
+        return _encode(value)
+    return "".join(_one_value(value, 0))
+
+
 _PROCESS = secrets.token_hex(4) + "-"
 _REVISIONS = itertools.count(1)
 
@@ -199,15 +217,17 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 
-def encode_value(value: Any, path: str) -> str:
-    """``value`` as JSON text, or an error naming the path of what JSON cannot hold."""
+def encode_value(value: Any, key: Any) -> str:
+    """``shared[key]``'s value as JSON text, or an error naming the path of what JSON cannot hold."""
     try:
-        text = _encode(value)
+        text = _encode_value(value)
         if value.__class__ not in _SCALARS and not _keys_are_str(value):
             raise TypeError("non-str key")
     except (TypeError, ValueError):
-        dumps_checked(value, path)
+        dumps_checked(value, f"shared[{key!r}]")
         raise
+    except RecursionError as exc:
+        raise StateNotSerializableError(f"shared[{key!r}]", value, "it contains itself (a circular reference)") from exc
     return text
 
 
@@ -269,6 +289,8 @@ def track(record: RunRecord) -> None:
     if record.shared.__class__ is not TrackedState:
         record.given_shared = record.shared
         record.shared = TrackedState(record.shared)
+    else:
+        record.shared.before = set()  # type: ignore[attr-defined]
 
 
 def untrack(record: RunRecord) -> SharedState:
@@ -328,8 +350,11 @@ async def save_run_record(
     persistence: Persistence,
     record: RunRecord,
     step: tuple[str, str, Any] | None = None,
+    *,
+    between_steps: bool = False,
 ) -> None:
-    """Persist ``record`` (and the step that led to it) as one checkpoint."""
+    """Persist ``record`` (and the step that led to it) as one checkpoint (``between_steps``:
+    no node is running, so the keys the last step touched count as saved from here on)."""
     fast = getattr(persistence, "save_checkpoint", None)
     state_text, params_text = encode_record(record, with_trace=fast is None)
     try:
@@ -340,7 +365,7 @@ async def save_run_record(
             rows = [(start + i, *entry.to_row()) for i, entry in enumerate(trace[start:])]
             await fast(record.run_id, state_text, params_text, step_text, rows, pending)
             record.saved_trace = len(trace)
-            record.image.commit(pending, record.shared)
+            record.image.commit(pending, record.shared, settle=between_steps)
             return
         if step is not None:
             await persistence.save_step(record.run_id, step[0], step[1], step[2])

@@ -38,7 +38,7 @@ class TrackedState(dict):  # type: ignore[type-arg]
         self.appended: dict[Any, int] = {}
         """Keys :meth:`append_items` extended: how many items they had before."""
         self.before: set[Any] = set()
-        """The keys the last run touched (set aside by :meth:`settle`)."""
+        """The keys touched since the run started, saved since (set aside by :meth:`settle`)."""
 
     # -- reads that may lead to in-place changes ------------------------------------------------
 
@@ -120,8 +120,9 @@ class TrackedState(dict):  # type: ignore[type-arg]
         return self
 
     def settle(self) -> None:
-        """Start afresh once everything touched is saved: what was touched is kept in :attr:`before`."""
-        self.before, self.touched = self.touched, set()
+        """Start afresh once everything touched is saved (:attr:`before` keeps what was)."""
+        self.before |= self.touched
+        self.touched = set()
 
     def append_items(self, key: str, items: Iterable[Any]) -> None:
         """Append ``items`` to the list at ``key`` (created if absent), so that the next
@@ -166,52 +167,65 @@ class StateImage:
         image.fresh = False
         return image
 
-    def changes(self, shared: dict[str, Any], encode: Callable[[Any, str], str]) -> Pending:
+    def changes(self, shared: dict[str, Any], encode: Callable[[Any, Any], str]) -> Pending:
         """What to write so the backend holds ``shared`` (nothing is recorded as stored
-        until :meth:`commit`). ``encode(value, path)`` raises on a value JSON cannot hold."""
+        until :meth:`commit`). ``encode(value, key)`` raises on a value JSON cannot hold."""
         entries = self.entries
         pending = Pending(self.fresh)
         self.synced = False
+        tracked = shared.__class__ is TrackedState
         if self.fresh:
             keys: Iterable[Any] = list(dict.keys(shared))
             appended: dict[Any, int] = {}
-        elif shared.__class__ is TrackedState and self.owner is shared:
-            keys = shared.touched
-            appended = shared.appended
+        elif tracked and self.owner is shared:
+            keys = list(shared.touched)  # type: ignore[attr-defined]
+            appended = shared.appended  # type: ignore[attr-defined]
         else:
             # A state this image has not followed: compare every key by identity (values
             # loaded into this image and not handed out since are the stored ones).
             keys = [k for k in dict.keys(shared) if (e := entries.get(k)) is None or e[0] is not dict.__getitem__(shared, k)]
             keys += [k for k in entries if k not in shared]
             appended = {}
+        puts, values, resets = pending.puts, pending.values, pending.resets
+        get, lookup = entries.get, dict.get
+        missing = _MISSING
         for key in keys:
-            entry = entries.get(key)
-            if key not in shared:
+            entry = get(key)
+            value = lookup(shared, key, missing)
+            if value is missing:
                 if entry is not None:
                     pending.drops.append((key, entry[2]))
                 continue
-            value = dict.__getitem__(shared, key)
             if key.__class__ is not str:
                 raise StateNotSerializableError(
                     f"shared[{key!r}]", value, f"dict keys must be str, this one is a {type(key).__name__}"
                 )
-            pending.put(self, key, entry, value, encode(value, f"shared[{key!r}]"))
-        touched = shared.touched if shared.__class__ is TrackedState else ()
-        for key, before in appended.items():
-            if key in touched or key not in shared:
-                continue
-            entry = entries.get(key)
-            value = dict.__getitem__(shared, key)
-            if entry is None or entry[0] is not value or entry[3] != before:
-                pending.put(self, key, entry, value, encode(value, f"shared[{key!r}]"))
-            elif len(value) > before:
-                text = encode(value[before:], f"shared[{key!r}]")
-                pending.appends.append((key, entry[1], entry[2], text))
-                pending.grown.append((key, len(value)))
+            if entry is None:
+                pos = self.next_pos
+                self.next_pos = pos + 1
+            else:
+                pos = entry[1]
+                if entry[2] > 1:
+                    resets.append((key, entry[2]))
+            puts.append((key, pos, encode(value, key)))
+            values.append(value)
+        if appended:
+            touched = shared.touched if tracked else ()  # type: ignore[attr-defined]
+            for key, before in appended.items():
+                if key in touched or key not in shared:
+                    continue
+                entry = get(key)
+                value = dict.__getitem__(shared, key)
+                if entry is None or entry[0] is not value or entry[3] != before:
+                    pending.put(self, key, entry, value, encode(value, key))
+                elif len(value) > before:
+                    pending.appends.append((key, entry[1], entry[2], encode(value[before:], key)))
+                    pending.grown.append((key, len(value)))
         return pending
 
-    def commit(self, pending: Pending, shared: dict[str, Any]) -> None:
-        """Record that the backend now holds what ``pending`` wrote."""
+    def commit(self, pending: Pending, shared: dict[str, Any], *, settle: bool = False) -> None:
+        """Record that the backend now holds what ``pending`` wrote (``settle``: no step is
+        under way, so what was touched is saved and tracking starts afresh)."""
         entries = self.entries
         if pending.replace:
             entries.clear()
@@ -225,9 +239,14 @@ class StateImage:
             entry[3] = length
         self.fresh = False
         if shared.__class__ is TrackedState:
-            shared.appended.clear()
-            self.owner = shared
+            shared.appended.clear()  # type: ignore[attr-defined]
+            self.owner = shared  # type: ignore[assignment]
             self.synced = True
+            if settle:
+                shared.settle()  # type: ignore[attr-defined]
+
+
+_MISSING = object()
 
 
 class Pending:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -49,7 +49,7 @@ from .redelivery import (
     unanswered,
 )
 from .replies import TurnReply, may_reply_with_message
-from .turn_state import LastRecords, turn_shared
+from .turn_state import Earlier, LastRecords, turn_shared
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -150,17 +150,18 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 defer=may_reply_with_message(self.flows.get(skill_id))
                 and not (context.configuration is not None and context.configuration.return_immediately),
             )
-            earlier: list[Message] = []
+            earlier: Sequence[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
             resuming = context.call_context is not None and task_id == first_message_task_id(
                 resolve_user_scope(context.call_context), context_id, message.message_id
             )
         else:
-            earlier = list(task.history)
-            if task.status.HasField("message"):
-                earlier.append(task.status.message)
-            kept = [m for m in earlier if m.message_id != message.message_id]
-            if len(kept) != len(earlier):
+            status_message = task.status.message if task.status.HasField("message") else None
+            earlier = Earlier(task.history, status_message)
+            seen = self.last_records.message_ids(task_id).of(task.history)
+            if message.message_id in seen or (status_message is not None and status_message.message_id == message.message_id):
+                earlier = list(earlier)
+                kept = [m for m in earlier if m.message_id != message.message_id]
                 answered = earlier[-1].message_id != message.message_id and message.message_id not in noted_unanswered(task)
                 if answered and task.status.state not in _UNFINISHED_TURN:
                     await self._answer_repeat(context, task, queue)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from a2a.server.context import ServerCallContext
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.server.tasks import TaskStore
-from a2a.types import ListTasksRequest, ListTasksResponse, Task
+from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task
 from a2a.utils.errors import InvalidParamsError
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -84,12 +84,32 @@ class PocketMeshTaskStore(TaskStore):
             kept.stage(task)
             pending = kept.image.changes(kept.rows, encode_value)
             rev = new_revision()
-            meta = json.dumps({"owner": owner, "rev": rev, SHARED_ROWS_KEY: True})
+            meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
             await save(run_id, meta, "{}", None, [], pending)
             kept.image.commit(pending, kept.rows)
             kept.rows.settle()
             kept.rev = rev
             self._keep(run_id, kept)
+
+    async def peek(self, task_id: str, context: ServerCallContext) -> tuple[Task, int] | None:
+        """The task and its history's size in bytes, for reading only: the store's own copy
+        when it has the current one (no copy made), else as :meth:`get` reads it."""
+        owner = self._owner_of(context)
+        run_id = self.run_id_for(task_id, owner)
+        kept = self._kept.get(run_id)
+        if kept is not None and await self._current(run_id, kept):
+            return kept.task, kept.history_bytes
+        task = await self.get(task_id, context)
+        if task is None:
+            return None
+        kept = self._kept.get(run_id)
+        if kept is not None and kept.task == task:
+            return kept.task, kept.history_bytes
+        return task, history_bytes(task)
+
+    async def _current(self, run_id: str, kept: _Kept) -> bool:
+        load = getattr(self.persistence, "load_checkpoint", None)
+        return load is not None and await load(run_id, unless_rev=kept.rev) == UNCHANGED
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The task, if it exists and belongs to the caller's owner."""
@@ -167,7 +187,7 @@ class _Kept:
     task without its history; ``history``: each message as a ``Task`` history field, both
     base64), what the backend holds of them, the record's revision, and a copy of the task."""
 
-    __slots__ = ("image", "owner", "rev", "rows", "task")
+    __slots__ = ("history_bytes", "image", "owner", "rev", "rows", "task")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -175,6 +195,7 @@ class _Kept:
         self.image = StateImage()
         self.rev: str | None = None
         self.task = Task()
+        self.history_bytes = 0
 
     @classmethod
     def loaded(cls, owner: str, record: dict[str, Any], rows: Any, task: Task) -> _Kept:
@@ -184,34 +205,75 @@ class _Kept:
         kept.image.owner = kept.rows
         kept.rev = record.get("rev")
         kept.task.CopyFrom(task)
+        kept.history_bytes = history_bytes(task)
         return kept
 
     def stage(self, task: Task) -> None:
         """Set the rows to ``task``: its head, and its history's new messages appended when the
         kept history is the start of the task's (by count and last message id), else all of it."""
-        saved = self.task
+        saved, history = self.task, task.history
+        held, count = len(saved.history), len(history)
         head = Task()
-        for field, value in task.ListFields():
-            if field.name == "history":
-                continue
-            if field.is_repeated:
-                getattr(head, field.name).extend(value)
-            elif field.message_type is not None:
-                getattr(head, field.name).CopyFrom(value)
-            else:
-                setattr(head, field.name, value)
+        if count <= _SMALL:
+            head.CopyFrom(task)
+            del head.history[:]
+        else:
+            for field, value in task.ListFields():
+                if field.name != "history":
+                    _copy_field(head, field, value)
         self.rows["head"] = _b64(head.SerializeToString())
-        held, history = len(saved.history), task.history
         current = dict.get(self.rows, "history")
         if (
-            current.__class__ is list and len(current) == held <= len(history)
+            current.__class__ is list and len(current) == held <= count
             and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id)
         ):
-            self.rows.append_items("history", [_b64(Task(history=[m]).SerializeToString()) for m in history[held:]])
+            new = history[held:]
+            if new:
+                self.rows.append_items("history", [_history_field(m) for m in new])
+                self.history_bytes += sum(m.ByteSize() for m in new)
+            if count <= _SMALL:
+                saved.CopyFrom(task)
+            else:
+                # The kept copy follows the same way: its head replaced, the new messages added.
+                for field, _value in saved.ListFields():
+                    if field.name != "history":
+                        saved.ClearField(field.name)
+                saved.MergeFrom(head)
+                saved.history.extend(new)
         else:
-            self.rows["history"] = [_b64(Task(history=[m]).SerializeToString()) for m in history]
-        self.task = Task()
-        self.task.CopyFrom(task)
+            self.rows["history"] = [_history_field(m) for m in history]
+            saved.CopyFrom(task)
+            self.history_bytes = history_bytes(task)
+
+
+_SMALL = 16
+"""Up to this many history messages, copying a whole task costs less than copying its parts."""
+
+
+def _history_field(message: Message) -> str:
+    """``message`` as a serialized ``Task.history`` entry (field 5, length-delimited), base64:
+    a task's bytes followed by such entries parse as the task with those messages appended."""
+    body = message.SerializeToString()
+    size, prefix = len(body), bytearray(b"\x2a")
+    while size > 0x7F:
+        prefix.append((size & 0x7F) | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return _b64(bytes(prefix) + body)
+
+
+def history_bytes(task: Task) -> int:
+    """The bytes of a task's history messages (as :func:`~pocketmesh.a2a.messages.history_size` counts them)."""
+    return sum(m.ByteSize() for m in task.history)
+
+
+def _copy_field(target: Task, field: Any, value: Any) -> None:
+    if field.is_repeated:
+        getattr(target, field.name).extend(value)
+    elif field.message_type is not None:
+        getattr(target, field.name).CopyFrom(value)
+    else:
+        setattr(target, field.name, value)
 
 
 def _b64(data: bytes) -> str:

@@ -14,8 +14,8 @@ kept record only spares the read.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, overload
 
 from a2a.types import Message
 
@@ -35,6 +35,15 @@ class LastRecords:
     def __init__(self, size: int = DEFAULT_KEPT) -> None:
         self.size = size
         self._records: OrderedDict[str, RunRecord] = OrderedDict()
+        self._ids: OrderedDict[str, MessageIds] = OrderedDict()
+
+    def message_ids(self, task_id: str) -> MessageIds:
+        """The message-id index of the task's history, kept from turn to turn."""
+        ids = self._ids.pop(task_id, None) or MessageIds()
+        self._ids[task_id] = ids
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return ids
 
     def take(self, run_id: str) -> RunRecord | None:
         """The record kept for ``run_id`` (no longer kept: the turn owns it now)."""
@@ -47,6 +56,63 @@ class LastRecords:
         self._records[record.run_id] = record
         while len(self._records) > self.size:
             self._records.popitem(last=False)
+
+
+class MessageIds:
+    """The ids of a task's history messages, brought up to date by reading only the messages
+    added since the last turn (the history only grows; a history that does not start with
+    the messages indexed, by count and last id, is read again whole)."""
+
+    __slots__ = ("count", "ids", "last")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ids: set[str] = set()
+        self.last: str | None = None
+
+    def of(self, history: Sequence[Message]) -> set[str]:
+        """The ids of ``history``'s messages."""
+        held = self.count
+        if held and (held > len(history) or history[held - 1].message_id != self.last):
+            held, self.ids = 0, set()
+        self.ids.update(m.message_id for m in history[held:])
+        self.count = len(history)
+        self.last = history[-1].message_id if self.count else None
+        return self.ids
+
+
+class Earlier(Sequence[Message]):
+    """A task's messages before the incoming one: its history, then its status message (if
+    any), read in place rather than copied into a list."""
+
+    def __init__(self, history: Sequence[Message], status_message: Message | None) -> None:
+        self._history = history
+        self._extra = status_message
+        self._len = len(history) + (status_message is not None)
+
+    def __len__(self) -> int:
+        return self._len
+
+    @overload
+    def __getitem__(self, index: int) -> Message: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Message]: ...
+
+    def __getitem__(self, index: int | slice) -> Message | list[Message]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._len)
+            return [self[i] for i in range(start, stop, step)]
+        if index < 0:
+            index += self._len
+        if not 0 <= index < self._len:
+            raise IndexError(index)
+        return self._history[index] if index < len(self._history) else self._extra  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[Message]:
+        yield from self._history
+        if self._extra is not None:
+            yield self._extra
 
 
 def turn_shared(
