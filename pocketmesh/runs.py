@@ -260,8 +260,8 @@ class CheckpointStore(Protocol):
     """The optional fast path of the built-in backends (see the module docstring).
 
     ``save_checkpoint`` writes, in one transaction, the step, the new trace rows, the record
-    (``state_json``: without trace, and without shared state when ``shared`` is given) and
-    the shared state's changed keys (:class:`pocketmesh.state.Pending`). ``load_checkpoint``
+    (``state_json``: without trace, and without shared state when ``shared`` is given; ``rev``:
+    the revision it carries) and the shared state's changed keys (:class:`pocketmesh.state.Pending`). ``load_checkpoint``
     returns ``(state, trace rows, keys)``: the whole record, trace and state put back, with
     each per-key row's ``(key, position, parts)`` (``None`` for a record saved whole), or
     :data:`~pocketmesh.persistence.base.UNCHANGED` when the record's revision is still
@@ -276,6 +276,8 @@ class CheckpointStore(Protocol):
         step: tuple[str, str, str] | None,
         trace_rows: list[TraceRow],
         shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None: ...
 
     async def load_checkpoint(
@@ -363,7 +365,7 @@ async def save_run_record(
             step_text = None if step is None else (step[0], step[1], _encode(step[2]))
             trace, start = record.trace, record.saved_trace
             rows = [(start + i, *entry.to_row()) for i, entry in enumerate(trace[start:])]
-            await fast(record.run_id, state_text, params_text, step_text, rows, pending)
+            await fast(record.run_id, state_text, params_text, step_text, rows, pending, rev=record.rev)
             record.saved_trace = len(trace)
             record.image.commit(pending, record.shared, settle=between_steps)
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 from collections import OrderedDict
 from urllib.parse import quote
@@ -57,6 +58,7 @@ class PocketMeshTaskStore(TaskStore):
         self.kept_size = 1024
 
     @staticmethod
+    @functools.lru_cache(maxsize=1024)
     def owner_prefix(owner: str) -> str:
         """The run-id prefix under which every task of ``owner`` is stored."""
         return f"{keys.TASK_RUN_PREFIX}{quote(owner, safe='')}:"
@@ -85,7 +87,7 @@ class PocketMeshTaskStore(TaskStore):
             pending = kept.image.changes(kept.rows, encode_value)
             rev = new_revision()
             meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
-            await save(run_id, meta, "{}", None, [], pending)
+            await save(run_id, meta, "{}", None, [], pending, rev=rev)
             kept.image.commit(pending, kept.rows)
             kept.rows.settle()
             kept.rev = rev

@@ -28,13 +28,14 @@ class InMemoryPersistence:
         self._params: dict[str, str] = {}
         self._shared: dict[str, dict[str, list[Any]]] = {}
         self._journals: dict[str, _Journal] = {}
+        self._revs: dict[str, str] = {}
 
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
         """Create or replace the run's state."""
         self._runs[run_id] = json.dumps(state)
         self._params[run_id] = json.dumps(params)
         self._shared.pop(run_id, None)
-        self._journal(run_id)
+        self._revs.pop(run_id, None)
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state, or ``None``."""
@@ -59,6 +60,7 @@ class InMemoryPersistence:
         self._params.pop(run_id, None)
         self._shared.pop(run_id, None)
         self._journals.pop(run_id, None)
+        self._revs.pop(run_id, None)
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         """The recorded steps of a run, keyed ``<node>-<step>``."""
@@ -73,9 +75,9 @@ class InMemoryPersistence:
         text = self._runs.get(run_id)
         if text is None:
             return None
-        state = json.loads(text)
-        if unless_rev is not None and isinstance(state, dict) and state.get("rev") == unless_rev:
+        if unless_rev is not None and self._revs.get(run_id) == unless_rev:
             return UNCHANGED
+        state = json.loads(text)
         keys = None
         if isinstance(state, dict) and state.pop(SHARED_ROWS_KEY, None):
             stored = self._shared.get(run_id, {})
@@ -95,14 +97,17 @@ class InMemoryPersistence:
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
         shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
         """Save a step, the new trace entries, the changed keys of the shared state and the
-        record they led to at once (already JSON-encoded)."""
-        journal = self._journal(run_id)
-        if step is not None:
-            journal.add_step(*step)
-        for row in trace_rows:
-            journal.set_trace(*row)
+        record they led to at once (already JSON-encoded; ``rev``: the record's revision)."""
+        if step is not None or trace_rows:
+            journal = self._journal(run_id)
+            if step is not None:
+                journal.add_step(*step)
+            for row in trace_rows:
+                journal.set_trace(*row)
         if shared is None:
             self._shared.pop(run_id, None)
         else:
@@ -117,6 +122,10 @@ class InMemoryPersistence:
                 stored[key].append(text)
         self._runs[run_id] = state_json
         self._params[run_id] = params_json
+        if rev is None:
+            self._revs.pop(run_id, None)
+        else:
+            self._revs[run_id] = rev
 
     def _journal(self, run_id: str) -> _Journal:
         journal = self._journals.get(run_id)

@@ -154,6 +154,8 @@ class PostgresPersistence:
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
         shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
         """Save a step, new trace entries, the changed keys of the shared state and the record
         they led to in one statement.

@@ -130,6 +130,8 @@ class SQLitePersistence(ConnectionWorker):
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
         shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
         """Save a step, the new trace entries, the changed keys of the shared state and the
         record they led to in one transaction.
