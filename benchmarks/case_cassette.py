@@ -47,7 +47,10 @@ def write_cassette(path: Path, n: int) -> None:
                          "headers": {"content-type": ["application/json"]},
                          "body": {"string": json.dumps(reply)}},
         })
-    path.write_text(yaml.safe_dump({"interactions": interactions, "version": 1}, sort_keys=False))
+    from pocketmesh_testing.doubles.cassettes import CASSETTE_HEADER
+
+    # As pocketmesh records it (its header line is a YAML comment to plain vcrpy).
+    path.write_text(CASSETTE_HEADER + "\n" + yaml.safe_dump({"interactions": interactions, "version": 1}, sort_keys=False))
 
 
 def measure(system: str, cassette: str, n: int) -> float:
