@@ -4,7 +4,9 @@
 checkpointed, over a shared state that also holds SIZE bytes of JSON the node never touches
 (a list of small documents); prints microseconds per step (median of several runs).
 SYSTEM is ``pocketmesh`` (``InMemoryPersistence`` or ``SQLitePersistence``, ``NORMAL``)
-or ``LangGraph`` (``AsyncSqliteSaver``, ``durability="sync"``: the comparison env only).
+or ``LangGraph`` (``AsyncSqliteSaver``, ``synchronous=NORMAL``, ``durability="sync"``: the
+comparison env only). The run's first save, which must write the whole state, is included:
+1,000 steps share it.
 
 ``memory BACKEND STEPS``: the bytes a backend keeps per step after a STEPS-step run (the
 run's result dropped): for ``memory``, the Python heap ``tracemalloc`` sees the store holding;
@@ -83,6 +85,8 @@ async def langgraph_steps(size: int, reps: int) -> list[float]:
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         async with AsyncSqliteSaver.from_conn_string(os.path.join(tmp, "lg.sqlite")) as saver:
+            await saver.setup()
+            await saver.conn.execute("PRAGMA synchronous = NORMAL")
             app = graph.compile(checkpointer=saver)
             for rep in range(reps + 1):
                 config = {"configurable": {"thread_id": f"r{rep}"}, "recursion_limit": STEPS + 10}

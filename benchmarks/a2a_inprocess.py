@@ -1,19 +1,25 @@
-"""Turn cost against conversation length: one A2A task, one message after another.
+"""A2A served in-process: round trips, and turn cost against conversation length.
 
-Each system serves a task whose every turn pauses for input (``input-required``), so the
-conversation goes on; the client sends follow-ups with ``historyLength: 1`` (the reply carries
-the last message only, so the wire cost stays flat and what grows is the server's own work).
-Requests go in-process through httpx's ASGI transport (JSON-RPC, 0.3 method names): no
-sockets, no second process. A turn at length L is timed when the task already holds L turns
-(2L messages); each figure is the median of ``WINDOW`` consecutive turns from there.
+Requests go through httpx's ASGI transport (JSON-RPC ``message/send``, 0.3 method names): no
+sockets, no second process, so what is measured is the server's own work. OpenTelemetry is off.
 
 Systems: pocketmesh (``create_a2a_app``, an echo flow) on ``InMemoryPersistence`` and on
 ``SQLitePersistence`` (``synchronous=NORMAL``, its default), and the bare a2a-sdk (the same
-echo as an ``AgentExecutor``) on its own ``InMemoryTaskStore`` and on its own
-``DatabaseTaskStore`` over SQLite (SQLAlchemy + aiosqlite; run from ``benchmarks/.venv-alt``,
-where those are installed).
+echo as an ``AgentExecutor``, ``DefaultRequestHandler``) on its own ``InMemoryTaskStore`` and
+on its own ``DatabaseTaskStore`` over SQLite (SQLAlchemy + aiosqlite: the SDK systems run from
+``benchmarks/.venv-alt``, where those are installed, with the same a2a-sdk version).
 
-    python benchmarks/turn_growth.py SYSTEM L1 L2 ...   (worker: prints {L: ms per turn})
+``roundtrip SYSTEM SECONDS``: one new task per message, answered ``completed``; prints round
+trips per second over SECONDS after a warm-up.
+
+``turns SYSTEM L1 L2 ...``: one task whose every turn pauses for input (``input-required``),
+so the conversation goes on; the client sends follow-ups with ``historyLength: 1`` (the reply
+carries the last message only, so the wire cost stays flat and what grows is the server's
+work). A turn at length L is timed when the task already holds L turns (2L messages); each
+figure is the median of ``WINDOW`` consecutive turns from there. Prints {L: ms per turn}.
+
+    python benchmarks/a2a_inprocess.py roundtrip "pocketmesh memory" 2
+    python benchmarks/a2a_inprocess.py turns "pocketmesh memory" 1 10 100 500
 """
 
 from __future__ import annotations
@@ -34,8 +40,8 @@ SYSTEMS = ("pocketmesh memory", "SDK InMemoryTaskStore", "pocketmesh SQLite", "S
 WINDOW = 9
 
 
-def build_app(system: str, db: str) -> Any:
-    """The ASGI app of one system."""
+def build_app(system: str, db: str, answer: str = "input-required") -> Any:
+    """The ASGI app of one system; its echo answers ``answer`` (``input-required`` or ``completed``)."""
     url = "http://agent/a2a"
     if system.startswith("pocketmesh"):
         from pocketmesh import Flow, InMemoryPersistence, SQLitePersistence
@@ -44,7 +50,7 @@ def build_app(system: str, db: str) -> Any:
         class Echo(A2ABaseNode):
             async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
                 self.set_final_response_parts(shared, [self.create_text_part(f"echo: {shared['input']}")])
-                return "input-required"
+                return "input-required" if answer == "input-required" else "complete"
 
         store = SQLitePersistence(db) if "SQLite" in system else InMemoryPersistence()
         card = generate_agent_card(name="pocketmesh", url=url, skills=["echo"])
@@ -65,7 +71,8 @@ def build_app(system: str, db: str) -> Any:
             if context.current_task is None:
                 await event_queue.enqueue_event(new_task_from_user_message(context.message))
             updater = TaskUpdater(event_queue, context.task_id or "", context.context_id or "")
-            await updater.requires_input(updater.new_agent_message([new_text_part(f"echo: {context.get_user_input()}")]))
+            reply = updater.new_agent_message([new_text_part(f"echo: {context.get_user_input()}")])
+            await (updater.requires_input(reply) if answer == "input-required" else updater.complete(reply))
 
         async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
             raise NotImplementedError
@@ -123,10 +130,34 @@ async def converse(system: str, lengths: list[int]) -> dict[str, float]:
                     if length <= done < length + WINDOW:
                         times.append(took)
                 done += 1
-            if hasattr(app, "router"):
-                pass
     return {str(length): statistics.median(times) * 1000 for length, times in wanted.items()}
 
 
+async def round_trips(system: str, seconds: float, warmup: int = 50) -> float:
+    """Round trips per second, a new task per message."""
+    import httpx
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app = build_app(system, os.path.join(tmp, "rt.sqlite"), answer="completed")
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://agent") as http:
+
+            async def one() -> None:
+                body = {"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {
+                    "kind": "message", "role": "user", "messageId": str(uuid.uuid4()), "parts": [{"kind": "text", "text": "hi"}]}}}
+                response = await http.post("/a2a", json=body)
+                assert response.json()["result"]["status"]["state"] == "completed", response.text
+
+            for _ in range(warmup):
+                await one()
+            count, start = 0, time.perf_counter()
+            while time.perf_counter() - start < seconds:
+                await one()
+                count += 1
+            return count / (time.perf_counter() - start)
+
+
 if __name__ == "__main__":
-    print(json.dumps(asyncio.run(converse(sys.argv[1], [int(a) for a in sys.argv[2:]]))))
+    if sys.argv[1] == "roundtrip":
+        print(json.dumps(asyncio.run(round_trips(sys.argv[2], float(sys.argv[3])))))
+    else:
+        print(json.dumps(asyncio.run(converse(sys.argv[2], [int(a) for a in sys.argv[3:]]))))
