@@ -20,8 +20,8 @@ from google.protobuf.message import DecodeError
 
 from ..errors import PersistenceError
 from ..persistence.base import SHARED_ROWS_KEY, UNCHANGED
-from ..runs import encode_value, new_revision
-from ..state import StateImage, TrackedState
+from ..runs import new_revision
+from ..state import Pending
 from . import keys
 from .locks import KeyedLocks
 
@@ -83,14 +83,11 @@ class PocketMeshTaskStore(TaskStore):
                 await self.persistence.save_run(run_id, record, {})
                 return
             kept = self._kept.pop(run_id, None) or _Kept(owner)
-            kept.stage(task)
-            pending = kept.image.changes(kept.rows, encode_value)
+            pending, appended = kept.writes(task)
             rev = new_revision()
             meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
             await save(run_id, meta, "{}", None, [], pending, rev=rev)
-            kept.image.commit(pending, kept.rows)
-            kept.rows.settle()
-            kept.rev = rev
+            kept.saved(task, appended, rev)
             self._keep(run_id, kept)
 
     async def peek(self, task_id: str, context: ServerCallContext) -> tuple[Task, int] | None:
@@ -185,34 +182,37 @@ class PocketMeshTaskStore(TaskStore):
 
 
 class _Kept:
-    """A task as this store last saved or read it: the rows the backend holds (``head``: the
-    task without its history; ``history``: each message as a ``Task`` history field, both
-    base64), what the backend holds of them, the record's revision, and a copy of the task."""
+    """A task as this store last saved or read it, and what the backend holds of it: its
+    ``head`` (the task without its history) and its ``history`` (each message as a ``Task``
+    history field), both base64, in per-key rows, the history in ``parts`` appended pieces."""
 
-    __slots__ = ("history_bytes", "image", "owner", "rev", "rows", "task")
+    __slots__ = ("history_bytes", "owner", "parts", "positions", "rev", "task")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
-        self.rows = TrackedState()
-        self.image = StateImage()
         self.rev: str | None = None
         self.task = Task()
         self.history_bytes = 0
+        self.parts = 0
+        """Stored pieces of the history row (0: nothing stored yet)."""
+        self.positions = {"head": 0, "history": 1}
 
     @classmethod
     def loaded(cls, owner: str, record: dict[str, Any], rows: Any, task: Task) -> _Kept:
         kept = cls(owner)
-        kept.rows = TrackedState(record["shared"])
-        kept.image = StateImage.loaded(kept.rows, rows)
-        kept.image.owner = kept.rows
         kept.rev = record.get("rev")
         kept.task.CopyFrom(task)
         kept.history_bytes = history_bytes(task)
+        known = {key: (pos, parts) for key, pos, parts in rows}
+        if set(known) == {"head", "history"}:
+            kept.positions = {key: pos for key, (pos, _parts) in known.items()}
+            kept.parts = known["history"][1]
         return kept
 
-    def stage(self, task: Task) -> None:
-        """Set the rows to ``task``: its head, and its history's new messages appended when the
-        kept history is the start of the task's (by count and last message id), else all of it."""
+    def writes(self, task: Task) -> tuple[Pending, bool]:
+        """What to write so the backend holds ``task``: its head, and its history's new
+        messages appended when the kept history is the start of the task's (by count and last
+        message id), else all of it. Also whether the history was appended to."""
         saved, history = self.task, task.history
         held, count = len(saved.history), len(history)
         head = Task()
@@ -223,29 +223,44 @@ class _Kept:
             for field, value in task.ListFields():
                 if field.name != "history":
                     _copy_field(head, field, value)
-        self.rows["head"] = _b64(head.SerializeToString())
-        current = dict.get(self.rows, "history")
-        if (
-            current.__class__ is list and len(current) == held <= count
-            and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id)
-        ):
-            new = history[held:]
-            if new:
-                self.rows.append_items("history", [_history_field(m) for m in new])
-                self.history_bytes += sum(m.ByteSize() for m in new)
-            if count <= _SMALL:
-                saved.CopyFrom(task)
-            else:
-                # The kept copy follows the same way: its head replaced, the new messages added.
-                for field, _value in saved.ListFields():
-                    if field.name != "history":
-                        saved.ClearField(field.name)
-                saved.MergeFrom(head)
-                saved.history.extend(new)
-        else:
-            self.rows["history"] = [_history_field(m) for m in history]
+        pending = Pending(self.parts == 0)
+        pending.puts.append(("head", self.positions["head"], f'"{_b64(head.SerializeToString())}"'))
+        position = self.positions["history"]
+        if self.parts and held <= count and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id):
+            if count > held:
+                items = ",".join(f'"{_history_field(m)}"' for m in history[held:])
+                pending.appends.append(("history", position, self.parts, f"[{items}]"))
+            return pending, True
+        if self.parts > 1:
+            pending.resets.append(("history", self.parts))
+        pending.puts.append(("history", position, "[" + ",".join(f'"{_history_field(m)}"' for m in history) + "]"))
+        return pending, False
+
+    def saved(self, task: Task, appended: bool, rev: str) -> None:
+        """Record that the backend holds ``task`` now (as :meth:`writes` wrote it)."""
+        saved, history = self.task, task.history
+        held, count = len(saved.history), len(history)
+        self.rev = rev
+        if not appended:
+            self.parts = 1
             saved.CopyFrom(task)
             self.history_bytes = history_bytes(task)
+            return
+        new = history[held:]
+        if new:
+            self.parts += 1
+            self.history_bytes += sum(m.ByteSize() for m in new)
+        if count <= _SMALL:
+            saved.CopyFrom(task)
+            return
+        # The kept copy follows the same way: its head replaced, the new messages added.
+        for field, _value in saved.ListFields():
+            if field.name != "history":
+                saved.ClearField(field.name)
+        for field, value in task.ListFields():
+            if field.name != "history":
+                _copy_field(saved, field, value)
+        saved.history.extend(new)
 
 
 _SMALL = 16
