@@ -22,6 +22,8 @@ from typing import Any, Callable
 from .errors import StateNotSerializableError
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+_SAME_WHEN_EQUAL = frozenset({str, int, bool, type(None)})
+"""Values an equal one of the same type stands in for exactly (not floats: -0.0 == 0.0)."""
 
 class TrackedState(dict):  # type: ignore[type-arg]
     """A run's shared state, noting the keys that may have changed (see the module docstring).
@@ -91,7 +93,11 @@ class TrackedState(dict):  # type: ignore[type-arg]
     # -- writes -----------------------------------------------------------------------------------
 
     def __setitem__(self, key: Any, value: Any) -> None:
-        self.touched.add(key)
+        # The same str, number, bool or None again changes nothing: no write for it (the A2A
+        # server sets the task and context ids on every turn).
+        cls = value.__class__
+        if cls not in _SAME_WHEN_EQUAL or dict.get(self, key, _MISSING).__class__ is not cls or dict.__getitem__(self, key) != value:
+            self.touched.add(key)
         dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
