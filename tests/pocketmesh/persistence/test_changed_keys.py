@@ -153,3 +153,23 @@ async def _record(store: Persistence, shared: TrackedState) -> Any:
     record = RunRecord(run_id="r", shared=shared, status="input-required")
     await save_run_record(store, record)
     return record
+
+
+class Restate(BaseNode):
+    """Sets a key to the value it already has, and another to a new one."""
+
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        shared["task"] = "t-1"
+        shared["zero"] = -0.0
+        shared["step"] += 1
+        return "again" if shared["step"] < 3 else "complete"
+
+
+async def test_the_same_value_again_writes_nothing(fast: Persistence) -> None:
+    spy = Spy(fast)
+    node = Restate()
+    node - "again" >> node
+    await Flow(node).run({"task": "t-1", "zero": 0.0, "step": 0}, run_id="r", persistence=spy)
+    assert [sorted(w["puts"]) for w in spy.writes[1:-1]] == [["step", "zero"]] * 3  # -0.0 is not 0.0
+    record = await load_run_record(fast, "r")
+    assert record is not None and str(record.shared["zero"]) == "-0.0"
