@@ -1,4 +1,4 @@
-"""Case 7: the project's own test suite, wall time of one ``pytest -q`` run (reported once)."""
+"""Case 9: the project's own test suite, wall time of one ``pytest -q`` run (reported once)."""
 
 from __future__ import annotations
 

@@ -91,6 +91,7 @@ def main() -> None:
     args = parser.parse_args()
     alt = alt_python()
     rows: list[Row] = []
+    failed: list[str] = []
     started = time.perf_counter()
     for name in case_modules():
         module = importlib.import_module(name)
@@ -100,7 +101,11 @@ def main() -> None:
         if hasattr(module, "available") and not module.available():
             print(f"skipped {module.NAME}: not available", file=sys.stderr)
             continue
-        rows.extend(run_case(module))
+        try:
+            rows.extend(run_case(module))
+        except Exception as exc:  # one broken case must not cost the others' figures
+            print(f"{module.NAME} failed: {exc}", file=sys.stderr)
+            failed.append(module.NAME)
     ours = versions(main_python(), ("pocketmesh", "a2a-sdk", "protobuf", "starlette", "openai", "vcrpy", "PyYAML"))
     theirs = versions(alt, (*(p.split("[")[0] for p in ALT_PACKAGES), "protobuf", "starlette", "SQLAlchemy", "aiosqlite", "PyYAML"))
     print(render(rows))
@@ -113,6 +118,9 @@ def main() -> None:
     print("pocketmesh env: " + ", ".join(f"{k} {v}" for k, v in ours.items()))
     print("comparison env: " + ", ".join(f"{k} {v}" for k, v in theirs.items()))
     print(f"total {time.perf_counter() - started:.0f} s")
+    if failed:
+        print(f"FAILED cases (see stderr): {', '.join(failed)}")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -37,17 +37,24 @@ def documents(size: int) -> list[dict[str, Any]]:
     return [{"id": i, "title": f"document {i}", "body": "x" * 60} for i in range(max(1, size // one))]
 
 
-async def pocketmesh_steps(backend: str, size: int, reps: int) -> list[float]:
-    from pocketmesh import BaseNode, Flow, InMemoryPersistence, SQLitePersistence
+def counting_flow(steps: int) -> Any:
+    """A self-loop that adds 1 to ``shared["counter"]`` until it reaches ``steps``."""
+    from pocketmesh import BaseNode, Flow
 
     class Count(BaseNode):
         async def finalize(self, shared: Any, prep: Any, result: Any, params: Any) -> Any:
             shared["counter"] += 1
-            return "again" if shared["counter"] < STEPS else "complete"
+            return "again" if shared["counter"] < steps else "complete"
 
     node = Count()
     node - "again" >> node
-    flow = Flow(node, max_steps=STEPS + 1)
+    return Flow(node, max_steps=steps + 1)
+
+
+async def pocketmesh_steps(backend: str, size: int, reps: int) -> list[float]:
+    from pocketmesh import InMemoryPersistence, SQLitePersistence
+
+    flow = counting_flow(STEPS)
     docs = documents(size)
     times = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -100,16 +107,9 @@ async def langgraph_steps(size: int, reps: int) -> list[float]:
 async def kept_per_step(backend: str, steps: int) -> float:
     import tracemalloc
 
-    from pocketmesh import BaseNode, Flow, InMemoryPersistence, SQLitePersistence
+    from pocketmesh import InMemoryPersistence, SQLitePersistence
 
-    class Count(BaseNode):
-        async def finalize(self, shared: Any, prep: Any, result: Any, params: Any) -> Any:
-            shared["counter"] += 1
-            return "again" if shared["counter"] < steps else "complete"
-
-    node = Count()
-    node - "again" >> node
-    flow = Flow(node, max_steps=steps + 1)
+    flow = counting_flow(steps)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "kept.sqlite")
         if backend == "memory":

@@ -149,15 +149,15 @@ class Flow(BaseNode):
         record = await load_run_record(persistence, run_id)
         if record is None:
             raise RunNotFoundError(run_id)
-        continue_record(record, {**record.shared, **(values or {})}, params)
-        ctx = RunContext(
+        return await run_record(
             self,
             record,
-            persistence=persistence,
-            on_status_update=on_status_update or self.on_status_update,
-            on_artifact=on_artifact or self.on_artifact,
+            persistence,
+            shared={**record.shared, **(values or {})},
+            params=params,
+            on_status_update=on_status_update,
+            on_artifact=on_artifact,
         )
-        return await _finish(ctx, raise_errors=False)
 
     async def _start(
         self,
@@ -190,10 +190,13 @@ async def run_record(
     *,
     on_status_update: Hook | None = None,
     on_artifact: Hook | None = None,
+    shared: SharedState | None = None,
+    params: Params | None = None,
 ) -> RunResult:
     """Run ``flow`` on a record the caller has already loaded or made (a new run, or one to
-    continue with ``record.shared`` as its state): ``flow.run`` without the load."""
-    continue_record(record, None, None)
+    continue with ``record.shared`` as its state, or ``shared`` if given): ``flow.run`` without
+    the load."""
+    continue_record(record, shared, params)
     ctx = RunContext(
         flow,
         record,
