@@ -1,8 +1,10 @@
-"""Shared machinery for the benchmark cases: the throwaway venv, subprocess runs, medians.
+"""Shared machinery for the benchmark cases: the throwaway venv, subprocess runs, medians,
+their spread, and growth exponents.
 
 Each case measures pocketmesh and the systems it is compared with in fresh subprocesses,
-in alternating rounds, and reports medians: the machine is shared and noisy, so only ratios
-measured side by side in one run mean anything.
+in alternating rounds, and reports the median of the rounds with their spread (lowest and
+highest round): the machine is shared and noisy, so only ratios measured side by side in one
+run mean anything, and a wide spread says a figure is soft.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ALT_VENV = HERE / ".venv-alt"
-ALT_PACKAGES = ("pocketflow", "langgraph", "langgraph-checkpoint-sqlite", "vcrpy", "openai")
+ALT_PACKAGES = (
+    "pocketflow", "langgraph", "langgraph-checkpoint-sqlite", "vcrpy", "openai", "a2a-sdk[sqlite,http-server]",
+)
+"""The comparison env: the other frameworks, plain vcrpy, and the bare a2a-sdk with its own SQL
+task store (SQLAlchemy + aiosqlite), pinned to the a2a-sdk version pocketmesh runs on."""
 
 
 @dataclass
@@ -35,6 +41,8 @@ class Row:
     advantage: float | None = None
     """How many times better pocketmesh is than this system (>1: pocketmesh wins)."""
     note: str = ""
+    spread: tuple[float, float] | None = None
+    """The lowest and highest round, around the median in ``value``."""
 
 
 def alt_python() -> Path:
@@ -43,8 +51,15 @@ def alt_python() -> Path:
     if not python.exists():
         print(f"creating {ALT_VENV} with {', '.join(ALT_PACKAGES)} ...", file=sys.stderr)
         venv.EnvBuilder(with_pip=True).create(ALT_VENV)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *ALT_PACKAGES], check=True)
+        pins = [p.replace("a2a-sdk[sqlite,http-server]", f"a2a-sdk[sqlite,http-server]=={_version('a2a-sdk')}") for p in ALT_PACKAGES]
+        subprocess.run([str(python), "-m", "pip", "install", "-q", *pins], check=True)
     return python
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package)
 
 
 def main_python() -> Path:
@@ -66,6 +81,34 @@ def run_worker(python: Path, module: str, *args: str, timeout: float = 600) -> A
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def spread(values: list[float]) -> tuple[float, float]:
+    """The lowest and highest of ``values`` (the rounds behind a median)."""
+    return (float(min(values)), float(max(values)))
+
+
+def exponent(sizes: list[float], costs: list[float]) -> float:
+    """The growth exponent k of cost ~ size^k: the least-squares slope in log-log space
+    (0: flat, 1: linear, 2: quadratic)."""
+    import math
+
+    xs = [math.log(s) for s in sizes]
+    ys = [math.log(c) for c in costs]
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sum((x - mx) ** 2 for x in xs)
+
+
+def run_rounds(jobs: dict[str, tuple[Path, tuple[str, ...]]], rounds: int, module: str) -> dict[str, list[Any]]:
+    """Run each job (python, worker args) once per round in a fresh subprocess, the jobs in a
+    rotating order so that none always goes first; each job's results, round by round."""
+    names = list(jobs)
+    out: dict[str, list[Any]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            python, args = jobs[name]
+            out[name].append(run_worker(python, module, *args))
+    return out
 
 
 def versions(python: Path, packages: tuple[str, ...]) -> dict[str, str]:

@@ -2,18 +2,16 @@
 executor, each served the same way (uvicorn in its own process, JSON-RPC with 0.3 compat),
 driven by 1 or more concurrent clients on 127.0.0.1.
 
-The comparison is like for like: the bare executor's task store is kept in the same
-persistence class as PocketMesh's (``PocketMeshTaskStore`` over ``InMemoryPersistence``, then
-over ``SQLitePersistence``); ``bare-sdk`` with the SDK's own ``InMemoryTaskStore`` is shown for
-reference. OpenTelemetry is off on every server (``OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=false``).
-All servers run at once and are measured in alternating rounds; each figure is the best of
-the rounds (highest rate, lowest CPU), as timeit does: load elsewhere on the machine only ever
-slows a round down, so the best round is the closest to what the server itself costs.
-"CPU ratio" compares the server processes' CPU time per round trip (baseline / this server).
+The baseline is the bare SDK on its own ``InMemoryTaskStore`` (``bare-sdk``); ``bare-memory``
+and ``bare-sqlite`` run the bare executor on pocketmesh's task store, to tell the store's cost
+from the flow layer's. (The SDK's own SQL store needs SQLAlchemy: ``a2a_inprocess.py`` compares
+with it, from the comparison env.) OpenTelemetry is off on every server
+(``OTEL_INSTRUMENTATION_A2A_SDK_ENABLED=false``). All servers run at once and are measured in
+alternating rounds; each figure is the median of the rounds. "CPU ratio" compares the server
+processes' CPU time per round trip (baseline / this server).
 
 ``--in-process`` measures the same apps without sockets or a second process (httpx's ASGI
-transport, sequential requests, best of the rounds): the steadiest view of what the flow layer
-adds, since the client, the kernel and uvicorn drop out.
+transport, sequential requests, median of the rounds).
 
     python benchmarks/a2a_roundtrip.py [--seconds 2] [--rounds 3] [--clients 1 32] [--in-process]
 """
@@ -24,6 +22,7 @@ import argparse
 import asyncio
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from typing import Any
 os.environ["OTEL_INSTRUMENTATION_A2A_SDK_ENABLED"] = "false"
 
 SERVERS = ("bare-sdk", "bare-memory", "pocketmesh-memory", "bare-sqlite", "pocketmesh-sqlite")
-BASELINE = {"pocketmesh-memory": "bare-memory", "pocketmesh-sqlite": "bare-sqlite", "bare-memory": "bare-sdk"}
+BASELINE = {"pocketmesh-memory": "bare-sdk", "pocketmesh-sqlite": "bare-sdk", "bare-memory": "bare-sdk", "bare-sqlite": "bare-sdk"}
 
 
 def build_app(kind: str, port: int, db: str) -> Any:
@@ -134,12 +133,13 @@ async def drive(port: int, seconds: float, clients: int, pid: int, warmup: int =
 async def drive_in_process(
     kinds: list[str], seconds: float, rounds: int, db_dir: str
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Best round trips per second, and least CPU seconds per round trip (this process, all
+    """Median round trips per second, and median CPU seconds per round trip (this process, all
     threads), of each app over httpx's ASGI transport; rounds interleaved."""
     import httpx
+    import statistics
 
-    best = {kind: 0.0 for kind in kinds}
-    least_cpu = {kind: float("inf") for kind in kinds}
+    rates: dict[str, list[float]] = {kind: [] for kind in kinds}
+    cpus: dict[str, list[float]] = {kind: [] for kind in kinds}
     clients = {}
     for kind in kinds:
         app = build_app(kind, 4000, os.path.join(db_dir, f"{kind}-in-process.sqlite"))
@@ -161,12 +161,12 @@ async def drive_in_process(
                 while time.perf_counter() - start < seconds:
                     await one(http)
                     count += 1
-                best[kind] = max(best[kind], count / (time.perf_counter() - start))
-                least_cpu[kind] = min(least_cpu[kind], (time.process_time() - cpu) / count)
+                rates[kind].append(count / (time.perf_counter() - start))
+                cpus[kind].append((time.process_time() - cpu) / count)
     finally:
         for http in clients.values():
             await http.aclose()
-    return best, least_cpu
+    return ({k: statistics.median(v) for k, v in rates.items()}, {k: statistics.median(v) for k, v in cpus.items()})
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -222,13 +222,13 @@ def main() -> None:
                         rates[kind].append(rate)
                         lat[kind].extend(latencies)
                         cpus[kind].append(cpu_per_req)
-                print(f"\n{clients} client(s), HTTP on 127.0.0.1, best of {args.rounds} x {args.seconds:g} s")
+                print(f"\n{clients} client(s), HTTP on 127.0.0.1, median of {args.rounds} x {args.seconds:g} s")
                 print(
                     f"{'server':<18} {'round trips/s':>13} {'p50 ms':>7} {'p99 ms':>7} {'rt/s ratio':>10} "
                     f"{'baseline':<12} {'CPU ms/req':>10} {'CPU ratio':>9}"
                 )
-                best = {kind: max(r) for kind, r in rates.items()}
-                cpu = {kind: min(c) for kind, c in cpus.items()}
+                best = {kind: statistics.median(r) for kind, r in rates.items()}
+                cpu = {kind: statistics.median(c) for kind, c in cpus.items()}
                 for kind in ports:
                     base = BASELINE.get(kind)
                     known = base in best
@@ -245,7 +245,7 @@ def main() -> None:
                 child.wait(10)
         if args.in_process:
             best, cpu = asyncio.run(drive_in_process(args.servers, args.seconds, args.rounds, tmp))
-            print(f"\nin-process (ASGI transport, no sockets), best of {args.rounds} x {args.seconds:g} s")
+            print(f"\nin-process (ASGI transport, no sockets), median of {args.rounds} x {args.seconds:g} s")
             print(
                 f"{'server':<18} {'round trips/s':>13} {'us/req':>7} {'CPU us':>7} {'rt/s ratio':>10} "
                 f"{'baseline':<12} {'CPU ratio':>9}"

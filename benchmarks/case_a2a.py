@@ -1,45 +1,36 @@
-"""Case 3: A2A round trips. Runs ``benchmarks/a2a_roundtrip.py`` (its own servers and rounds)
-and turns the table it prints into rows; absent that file, the case is skipped."""
+"""Case 3: A2A round trips in-process, pocketmesh against the bare a2a-sdk on its own stores.
+
+From ``a2a_inprocess.py roundtrip``: a new task per ``message/send``, answered ``completed``,
+over httpx's ASGI transport. pocketmesh on ``InMemoryPersistence`` is paired with the SDK on its
+own ``InMemoryTaskStore``, pocketmesh on ``SQLitePersistence`` with the SDK on its own
+``DatabaseTaskStore`` over SQLite (SQLAlchemy + aiosqlite). Each figure: round trips per second
+over 2 s in a fresh process, median of the rounds. (``a2a_roundtrip.py`` measures the same over
+real sockets, uvicorn in its own process.)
+"""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 NAME = "3. A2A round trips"
-
-
-def available() -> bool:
-    from _harness import HERE
-
-    return (HERE / "a2a_roundtrip.py").exists()
+SECONDS = "2"
+ROUNDS = 5
+PAIRS = {
+    "pocketmesh memory": "SDK InMemoryTaskStore",
+    "pocketmesh SQLite": "SDK DatabaseTaskStore (SQLite)",
+}
 
 
 def run(h: Any) -> list[Any]:
-    from _harness import HERE, ROOT, Row
+    from _harness import Row, alt_python, main_python, median, run_rounds, spread
 
-    done = subprocess.run(
-        [sys.executable, str(HERE / "a2a_roundtrip.py"), "--rounds", "3", "--seconds", "2"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"a2a_roundtrip.py failed:\n{done.stderr[-3000:]}")
-    rows, workload = [], ""
-    for line in done.stdout.splitlines():
-        parts = line.split()
-        if "client(s)" in line or line.startswith("in-process"):
-            workload = line.strip().split(",")[0]
-            continue
-        if len(parts) < 3 or parts[0] == "server" or not parts[1].replace(".", "").isdigit():
-            continue
-        # The script's columns may grow: take the first "N.NNx" ratio and the name after it.
-        ratio, note = None, ""
-        for i, token in enumerate(parts[2:], start=2):
-            if token.endswith("x") and token[:-1].replace(".", "").isdigit():
-                ratio = float(token[:-1])
-                base = parts[i + 1] if i + 1 < len(parts) and not parts[i + 1][0].isdigit() else "baseline"
-                note = f"ratio: round trips/s over {base}"
-                break
-        rows.append(Row(NAME, workload, parts[0], float(parts[1]), "round trips/s", ratio, note))
+    systems = [s for pair in PAIRS.items() for s in pair]
+    jobs = {s: (main_python() if s.startswith("pocketmesh") else alt_python(), ("roundtrip", s, SECONDS)) for s in systems}
+    per = run_rounds(jobs, ROUNDS, "a2a_inprocess")
+    rows = []
+    for ours, theirs in PAIRS.items():
+        for system in (ours, theirs):
+            ratio = median(per[ours]) / median(per[theirs]) if system == ours else 1.0
+            rows.append(Row(NAME, "in-process, new task per message", system, median(per[system]), "round trips/s",
+                            ratio, f"ratio: round trips/s over {theirs}" if system == ours else "", spread(per[system])))
     return rows

@@ -171,7 +171,7 @@ def measure(system: str, workload: str, reps: int) -> float:
 
 
 def run(h: Any) -> list[Any]:
-    from _harness import Row, alt_python, main_python, median, run_worker
+    from _harness import Row, alt_python, main_python, median, run_worker, spread
 
     rows = []
     for workload, label in (("chain", f"{CHAIN:,}-node chain"), ("loop", f"{LOOP:,}-iteration self-loop")):
@@ -187,7 +187,8 @@ def run(h: Any) -> list[Any]:
         ours = median(per["pocketmesh (trace + hook)"])
         for system in SYSTEMS:
             value = median(per[system])
-            rows.append(Row(NAME, label, system, value * 1e6, "us/step", value / ours))
+            low, high = spread(per[system])
+            rows.append(Row(NAME, label, system, value * 1e6, "us/step", value / ours, spread=(low * 1e6, high * 1e6)))
     return rows
 
 

@@ -80,13 +80,16 @@ def run(h: Any) -> list[Any]:
         note = f"{ran(w)}, {total:.2f} s per check"
         if w == base:
             note += f" (target < {TARGET_SECONDS:.0f} s)"
+        rates = [1 / t for t in per_example[w]]
         rows.append(Row(NAME, f"20 nodes, {EXAMPLES} examples", label, rate, "examples/s",
-                        (1 / median(per_example[base])) / rate, note + "; ratio: no-model rate over this row's"))
+                        (1 / median(per_example[base])) / rate, note + "; ratio: no-model rate over this row's",
+                        (min(rates), max(rates))))
     t10 = median(per_example[(SIZES[0], "none")])
     for nodes in SIZES:
         t = median(per_example[(nodes, "none")])
+        samples = [x * 1e3 for x in per_example[(nodes, "none")]]
         rows.append(Row(NAME, "per-example cost, no model", f"{nodes} nodes", t * 1e3, "ms/example", t / t10,
-                        f"{ran((nodes, 'none'))}; ratio: over {SIZES[0]} nodes"))
+                        f"{ran((nodes, 'none'))}; ratio: over {SIZES[0]} nodes", (min(samples), max(samples))))
     t40 = median(per_example[(SIZES[-1], "none")])
     exponent = math.log(t40 / t10) / math.log(SIZES[-1] / SIZES[0])
     verdict = "within" if exponent <= TARGET_EXPONENT else "over"

@@ -138,7 +138,7 @@ def measure(system: str, reps: int) -> dict[str, float]:
 
 def run(h: Any) -> list[Any]:
     """Alternate the systems over ``ROUNDS`` rounds, each in a fresh subprocess; medians."""
-    from _harness import Row, main_python, median, run_worker
+    from _harness import Row, main_python, median, run_worker, spread
 
     per: dict[str, list[float]] = {s: [] for s in SYSTEMS}
     turns = 0
@@ -150,7 +150,7 @@ def run(h: Any) -> list[Any]:
     ours = median(per[SYSTEMS[0]])
     return [
         Row(NAME, f"greeting.yaml, {turns} turns x {ROUNDS} rounds", system, median(per[system]), "turns/s",
-            ours / median(per[system]), "ratio: in-process (in-memory) turns/s over this row's")
+            ours / median(per[system]), "ratio: in-process (in-memory) turns/s over this row's", spread(per[system]))
         for system in SYSTEMS
     ]
 

@@ -1,4 +1,4 @@
-"""Case 7: the project's own test suite, wall time of one ``pytest -q`` run (reported once)."""
+"""Case 9: the project's own test suite, wall time of one ``pytest -q`` run (reported once)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-NAME = "7. test suite"
+NAME = "9. test suite"
 
 
 def run(h: Any) -> list[Any]:

@@ -19,7 +19,7 @@ from .node import BaseNode
 from .persistence.base import Persistence
 from .routing import Frame, OutOfBudget, Paused, node_by_id, repeating_cycle, route
 from .results import StatusState, StatusUpdate, TraceStep
-from .runs import RunRecord, save_run_record
+from .runs import RunRecord, save_run_record, track
 from .threads import call
 from .tracing import Span, Spans, spans_for_run
 from .types import DEFAULT_ACTION, ERROR, INPUT_REQUIRED, Action, Hook, Params, SharedState
@@ -54,6 +54,8 @@ class RunContext:
         self.flow = flow
         self.record = record
         self.persistence = persistence
+        if persistence is not None and hasattr(persistence, "save_checkpoint"):
+            track(record)  # checkpoints then write only the keys the run changed
         self.on_status_update = on_status_update
         self.on_artifact = on_artifact
         self.budget = budget
@@ -323,7 +325,9 @@ class RunContext:
             return
         last = self.last_step
         step = None if last is None else (str(last.step), last.node, {"action": last.action})
-        await save_run_record(self.persistence, self.record, step)
+        # Parallel batch passes may be inside a node while another pass saves: the keys they
+        # touched stay touched until no node runs.
+        await save_run_record(self.persistence, self.record, step, between_steps=self.root.save_lock is None)
 
     async def status(self, node: str, state: StatusState, message: str, item: int | None = None) -> None:
         if self.on_status_update is not None:

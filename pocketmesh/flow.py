@@ -15,7 +15,7 @@ from .node import BaseNode, wiring_generation
 from .observers import has_observers, notify
 from .persistence.base import Persistence
 from .results import RunResult
-from .runs import RunRecord, load_run_record, save_run_record
+from .runs import RunRecord, load_run_record, save_run_record, untrack
 from .types import INPUT_REQUIRED, Action, Hook, Params, SharedState
 
 
@@ -149,15 +149,15 @@ class Flow(BaseNode):
         record = await load_run_record(persistence, run_id)
         if record is None:
             raise RunNotFoundError(run_id)
-        continue_record(record, {**record.shared, **(values or {})}, params)
-        ctx = RunContext(
+        return await run_record(
             self,
             record,
-            persistence=persistence,
-            on_status_update=on_status_update or self.on_status_update,
-            on_artifact=on_artifact or self.on_artifact,
+            persistence,
+            shared={**record.shared, **(values or {})},
+            params=params,
+            on_status_update=on_status_update,
+            on_artifact=on_artifact,
         )
-        return await _finish(ctx, raise_errors=False)
 
     async def _start(
         self,
@@ -181,6 +181,30 @@ class Flow(BaseNode):
 
     def __repr__(self) -> str:
         return f"<Flow {self.name!r} start={self.start_node.name!r}>"
+
+
+async def run_record(
+    flow: Flow,
+    record: RunRecord,
+    persistence: Persistence,
+    *,
+    on_status_update: Hook | None = None,
+    on_artifact: Hook | None = None,
+    shared: SharedState | None = None,
+    params: Params | None = None,
+) -> RunResult:
+    """Run ``flow`` on a record the caller has already loaded or made (a new run, or one to
+    continue with ``record.shared`` as its state, or ``shared`` if given): ``flow.run`` without
+    the load."""
+    continue_record(record, shared, params)
+    ctx = RunContext(
+        flow,
+        record,
+        persistence=persistence,
+        on_status_update=on_status_update or flow.on_status_update,
+        on_artifact=on_artifact or flow.on_artifact,
+    )
+    return await _finish(ctx, raise_errors=False)
 
 
 async def open_record(
@@ -233,6 +257,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
     except OutOfBudget:
         action, status = None, "running"
     except PersistenceError:
+        untrack(record)
         raise
     except Exception as exc:
         action, status, error = None, "failed", exc
@@ -248,7 +273,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         run_id=record.run_id,
         status=status,  # type: ignore[arg-type]
         action=action,
-        shared=record.shared,
+        shared=untrack(record),
         trace=record.trace,
         error=error,
         error_id=None if record.error is None else record.error.get("id"),

@@ -5,22 +5,30 @@ owns its shape so that a backend implementing only the five-method protocol is e
 
 Built-in backends also offer a fast path (``save_checkpoint`` / ``load_checkpoint``): the
 record arrives already JSON-encoded and without its trace, whose new entries come as rows to
-append. Re-encoding the whole trace at every step made a run quadratic in its length; with the
-rows, a checkpoint costs the same at step 10 and step 10,000. ``load_run`` on those backends
-still returns the full record, trace included, so what a reader sees does not depend on the path.
+append, nor its shared state, which is kept in per-key rows: a checkpoint writes only the keys
+the run changed (:mod:`pocketmesh.state`), and a list the runtime appends to grows by its new
+items. So a checkpoint costs the same at step 10 and step 10,000, and with 1 KB of state or
+1 MB. ``load_run`` on those backends still returns the full record, trace and state included,
+so what a reader sees does not depend on the path.
+
+Each fast-path save stamps the record with a new revision (``rev``); a reader holding a record
+of that revision can ask the backend for it only if it changed since.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .errors import PersistenceError, StateNotSerializableError
-from .persistence.base import RECORD_MARKER, TRACE_ROWS_KEY, Persistence
+from .persistence.base import RECORD_MARKER, SHARED_ROWS_KEY, TRACE_ROWS_KEY, UNCHANGED, Persistence
 from .results import TraceStep
+from .state import Pending, StateImage, TrackedState
 from .types import Action, Params, SharedState
 
 RECORD_VERSION = 1
@@ -46,6 +54,12 @@ class RunRecord:
     """When the record was last saved (seconds since the epoch; ``None`` on older records)."""
     saved_trace: int = field(default=0, repr=False, compare=False)
     """How many trace entries the backend already holds as rows (fast-path backends only)."""
+    rev: str | None = field(default=None, repr=False, compare=False)
+    """The revision of the last save (fast-path backends only)."""
+    image: StateImage = field(default_factory=StateImage, repr=False, compare=False)
+    """What the backend holds of :attr:`shared`, key by key (fast-path backends only)."""
+    given_shared: SharedState | None = field(default=None, repr=False, compare=False)
+    """The caller's own dict, while a tracked copy of it runs (it gets the final state back)."""
     _params_json: tuple[Params, str] | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -54,14 +68,13 @@ class RunRecord:
         return self.status in FINISHED
 
     def to_state(self, *, with_trace: bool = True) -> dict[str, Any]:
-        """The JSON object handed to ``Persistence.save_run`` (the trace left out for the
-        fast path, which stores it as rows); stamps :attr:`updated_at`."""
+        """The JSON object handed to ``Persistence.save_run`` (the trace and shared state left
+        out for the fast path, which stores them as rows); stamps :attr:`updated_at`."""
         self.updated_at = time.time()
         state = {
             RECORD_MARKER: RECORD_VERSION,
             "status": self.status,
             "flow": self.flow,
-            "shared": self.shared,
             "params": self.params,
             "position": self.position,
             "steps": self.steps,
@@ -71,9 +84,12 @@ class RunRecord:
             "updated_at": self.updated_at,
         }
         if with_trace:
+            state["shared"] = self.shared
             state["trace"] = [t.to_row() for t in self.trace]
         else:
+            self.rev = state["rev"] = new_revision()
             state[TRACE_ROWS_KEY] = len(self.trace)
+            state[SHARED_ROWS_KEY] = True
         return state
 
     @classmethod
@@ -109,6 +125,32 @@ class RunRecord:
 
 _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 """One encoder for every checkpoint: ``json.dumps`` with options builds a new one per call."""
+
+try:
+    from json.encoder import c_make_encoder as _make_encoder
+except ImportError:  # pragma: no cover - CPython always has the C encoder
+    _make_encoder = None
+_one_value = (
+    _make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    if _make_encoder is not None else None
+)
+"""The C encoder built once: ``JSONEncoder.encode`` builds it anew on every call, which costs
+more than encoding one small value (a checkpoint encodes each changed key on its own)."""
+
+
+def _encode_value(value: Any) -> str:
+    if _one_value is None:
+        return _encode(value)
+    return "".join(_one_value(value, 0))
+
+
+_PROCESS = secrets.token_hex(4) + "-"
+_REVISIONS = itertools.count(1)
+
+
+def new_revision() -> str:
+    """A record revision: unique across processes (a random prefix) and saves (a counter)."""
+    return f"{_PROCESS}{next(_REVISIONS)}"
 
 
 def dumps_checked(value: Any, root: str = "shared") -> str:
@@ -175,15 +217,31 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 
+def encode_value(value: Any, key: Any) -> str:
+    """``shared[key]``'s value as JSON text, or an error naming the path of what JSON cannot hold."""
+    try:
+        text = _encode_value(value)
+        if value.__class__ not in _SCALARS and not _keys_are_str(value):
+            raise TypeError("non-str key")
+    except (TypeError, ValueError):
+        dumps_checked(value, f"shared[{key!r}]")
+        raise
+    except RecursionError as exc:
+        raise StateNotSerializableError(f"shared[{key!r}]", value, "it contains itself (a circular reference)") from exc
+    return text
+
+
 def encode_record(record: RunRecord, *, with_trace: bool = True) -> tuple[str, str]:
-    """The record and its params as JSON text, or an error naming what cannot be saved."""
+    """The record and its params as JSON text, or an error naming what cannot be saved
+    (``with_trace=False``: the fast path's record, without its trace and shared state)."""
     state = record.to_state(with_trace=with_trace)
     try:
         state_text = _encode(state)
-        if not (_keys_are_str(record.shared) and _keys_are_str(record.position)):
+        if not ((not with_trace or _keys_are_str(record.shared)) and _keys_are_str(record.position)):
             raise TypeError("non-str key")
     except (TypeError, ValueError):
-        dumps_checked(record.shared, "shared")
+        if with_trace:
+            dumps_checked(record.shared, "shared")
         dumps_checked(record.position, "the sub-flow prepare() result in the position")
         raise
     # Run params rarely change during a run: encode them again only when replaced.
@@ -199,7 +257,16 @@ started_at, duration_ms)."""
 
 
 class CheckpointStore(Protocol):
-    """The optional fast path of the built-in backends (see the module docstring)."""
+    """The optional fast path of the built-in backends (see the module docstring).
+
+    ``save_checkpoint`` writes, in one transaction, the step, the new trace rows, the record
+    (``state_json``: without trace, and without shared state when ``shared`` is given; ``rev``:
+    the revision it carries) and the shared state's changed keys (:class:`pocketmesh.state.Pending`). ``load_checkpoint``
+    returns ``(state, trace rows, keys)``: the whole record, trace and state put back, with
+    each per-key row's ``(key, position, parts)`` (``None`` for a record saved whole), or
+    :data:`~pocketmesh.persistence.base.UNCHANGED` when the record's revision is still
+    ``unless_rev``.
+    """
 
     async def save_checkpoint(
         self,
@@ -208,19 +275,60 @@ class CheckpointStore(Protocol):
         params_json: str,
         step: tuple[str, str, str] | None,
         trace_rows: list[TraceRow],
+        shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None: ...
 
-    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None: ...
+    async def load_checkpoint(
+        self, run_id: str, *, unless_rev: str | None = None
+    ) -> tuple[Any, int, list[tuple[str, int, int]] | None] | str | None: ...
 
 
-async def load_run_record(persistence: Persistence, run_id: str) -> RunRecord | None:
-    """The persisted record of ``run_id``, or ``None`` when the backend has none."""
-    saved_trace = 0
+def track(record: RunRecord) -> None:
+    """Make ``record.shared`` a :class:`TrackedState` for a run starting on a fast-path backend
+    (a caller's own dict is copied, and gets the final state back at the end)."""
+    if record.shared.__class__ is not TrackedState:
+        record.given_shared = record.shared
+        record.shared = TrackedState(record.shared)
+    else:
+        record.shared.before = set()  # type: ignore[attr-defined]
+
+
+def untrack(record: RunRecord) -> SharedState:
+    """The state to hand back when a run ends: the caller's own dict, updated, if there was one."""
+    shared = record.shared
+    if shared.__class__ is TrackedState and record.image.owner is shared and record.image.synced:
+        shared.settle()  # all saved: the next run starts clean
+    given = record.given_shared
+    if given is None:
+        return shared
+    record.given_shared = None
+    if given is not shared:
+        given.clear()
+        given.update(dict.items(shared))
+    return given
+
+
+async def load_run_record(
+    persistence: Persistence, run_id: str, *, known: RunRecord | None = None
+) -> RunRecord | None:
+    """The persisted record of ``run_id``, or ``None`` when the backend has none.
+
+    ``known``: a record this process saved last; it is returned as it is when the backend
+    still holds that revision (fast-path backends), and read afresh otherwise.
+    """
+    saved_trace, keys = 0, None
     try:
         fast = getattr(persistence, "load_checkpoint", None)
         if fast is not None:
-            loaded = await fast(run_id)
-            state, saved_trace = (None, 0) if loaded is None else loaded
+            if known is not None and known.rev is not None:
+                loaded = await fast(run_id, unless_rev=known.rev)
+                if loaded == UNCHANGED:
+                    return known
+            else:
+                loaded = await fast(run_id)
+            state, saved_trace, keys = (None, 0, None) if loaded is None else loaded
         else:
             state = await persistence.load_run(run_id)
     except PersistenceError:
@@ -231,6 +339,12 @@ async def load_run_record(persistence: Persistence, run_id: str) -> RunRecord | 
         return None
     record = RunRecord.from_state(run_id, state)
     record.saved_trace = saved_trace
+    if keys is not None:
+        record.shared = TrackedState(record.shared)
+        record.image = StateImage.loaded(record.shared, keys)
+        record.image.owner = record.shared
+        record.image.synced = True
+        record.rev = state.get("rev")
     return record
 
 
@@ -238,17 +352,22 @@ async def save_run_record(
     persistence: Persistence,
     record: RunRecord,
     step: tuple[str, str, Any] | None = None,
+    *,
+    between_steps: bool = False,
 ) -> None:
-    """Persist ``record`` (and the step that led to it) as one checkpoint."""
+    """Persist ``record`` (and the step that led to it) as one checkpoint (``between_steps``:
+    no node is running, so the keys the last step touched count as saved from here on)."""
     fast = getattr(persistence, "save_checkpoint", None)
     state_text, params_text = encode_record(record, with_trace=fast is None)
     try:
         if fast is not None:
+            pending = record.image.changes(record.shared, encode_value)
             step_text = None if step is None else (step[0], step[1], _encode(step[2]))
             trace, start = record.trace, record.saved_trace
             rows = [(start + i, *entry.to_row()) for i, entry in enumerate(trace[start:])]
-            await fast(record.run_id, state_text, params_text, step_text, rows)
+            await fast(record.run_id, state_text, params_text, step_text, rows, pending, rev=record.rev)
             record.saved_trace = len(trace)
+            record.image.commit(pending, record.shared, settle=between_steps)
             return
         if step is not None:
             await persistence.save_step(record.run_id, step[0], step[1], step[2])

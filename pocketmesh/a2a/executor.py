@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -36,11 +36,11 @@ from a2a.types import Message, Task, TaskState, TaskStatus
 from ..errors import PocketMeshError, RunLockLostError, RunNotFoundError
 from ..log import new_error_id
 from ..node import BaseNode
+from ..flow import Flow, run_record
 from ..runs import RunRecord, cancel_run, load_run_record
 from . import keys
-from .convert import message_to_dict, part_from_dict
+from .convert import part_from_dict
 from .locks import TurnLocks
-from .parts import first_text
 from .redelivery import (
     UNANSWERED,
     applied,
@@ -49,6 +49,7 @@ from .redelivery import (
     unanswered,
 )
 from .replies import TurnReply, may_reply_with_message
+from .turn_state import Earlier, LastRecords, turn_shared
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -96,6 +97,8 @@ class PocketMeshAgentExecutor(AgentExecutor):
         self.default_skill = next(iter(self.flows))
         self.turns = turns if turns is not None else TurnLocks(persistence)
         self.expose_errors = expose_errors
+        self.last_records = LastRecords()
+        """Each paused task's run record as its last turn left it (see :mod:`.turn_state`)."""
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Apply one incoming message to its task: start, resume, or re-answer a repeat."""
@@ -118,6 +121,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
     async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
         """Mark the task's run canceled and report the task canceled."""
         task_id = context.task_id or ""
+        self.last_records.take(task_id)
         try:
             await cancel_run(self.persistence, task_id)
         except RunNotFoundError:
@@ -146,17 +150,18 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 defer=may_reply_with_message(self.flows.get(skill_id))
                 and not (context.configuration is not None and context.configuration.return_immediately),
             )
-            earlier: list[Message] = []
+            earlier: Sequence[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
             resuming = context.call_context is not None and task_id == first_message_task_id(
                 resolve_user_scope(context.call_context), context_id, message.message_id
             )
         else:
-            earlier = list(task.history)
-            if task.status.HasField("message"):
-                earlier.append(task.status.message)
-            kept = [m for m in earlier if m.message_id != message.message_id]
-            if len(kept) != len(earlier):
+            status_message = task.status.message if task.status.HasField("message") else None
+            earlier = Earlier(task.history, status_message)
+            seen = self.last_records.message_ids(task_id).of(task.history)
+            if message.message_id in seen or (status_message is not None and status_message.message_id == message.message_id):
+                earlier = list(earlier)
+                kept = [m for m in earlier if m.message_id != message.message_id]
                 answered = earlier[-1].message_id != message.message_id and message.message_id not in noted_unanswered(task)
                 if answered and task.status.state not in _UNFINISHED_TURN:
                     await self._answer_repeat(context, task, queue)
@@ -176,8 +181,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 )
             )
             return
+        kept = self.last_records.take(task_id)
         try:
-            record = await load_run_record(self.persistence, task_id) if resuming else None
+            record = await load_run_record(self.persistence, task_id, known=kept) if resuming else None
             if record is not None and applied(record, message):
                 # The turn ran to its end, but the server stopped before the task was saved.
                 logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
@@ -185,19 +191,15 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 return
             noted = noted_unanswered(task)
             open_turns = unanswered(task, message, record, noted)
-            shared = self._shared_for(record, task_id, context_id, skill_id, earlier, message)
+            shared = turn_shared(record, task_id, context_id, skill_id, earlier, message, kept=record is not None and record is kept)
+            if record is None:
+                record = RunRecord(run_id=task_id, shared=shared, flow=flow.name)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
             if open_turns != noted:
                 await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
             elif not streaming and task is not None:
                 await updater.start_work()
-            result = await flow.run(
-                shared=shared,
-                run_id=task_id,
-                persistence=self.persistence if resuming else _NewRun(self.persistence, task_id),
-                on_status_update=turn.hook(events.on_status_update if streaming else None),
-                on_artifact=events.on_artifact,
-            )
+            result = await self._run(flow, record, turn.hook(events.on_status_update if streaming else None), events)
         except RunLockLostError:
             raise  # the turn is stopped, and must write nothing more (not even "failed")
         except PocketMeshError as error:
@@ -253,28 +255,12 @@ class PocketMeshAgentExecutor(AgentExecutor):
             return f"{error.get('type')}: {error.get('message')} (error id {error_id})"
         return f"The agent failed to handle this message (error id {error_id}); its operators can look the id up in the server log."
 
-    @staticmethod
-    def _shared_for(
-        record: RunRecord | None, task_id: str, context_id: str, skill_id: str, earlier: list[Message], message: Message
-    ) -> dict[str, Any]:
-        shared: dict[str, Any] = dict(record.shared) if record is not None else {}
-        if record is not None and record.status == "running":
-            arrived = shared.get(keys.INCOMING_MESSAGE)
-            if isinstance(arrived, Mapping) and arrived.get("messageId") == message.message_id:
-                # This message's turn was cut short (the server stopped mid-run): continue it
-                # from its last checkpoint with the state it had, reply parts set so far included.
-                return shared
-        incoming = message_to_dict(message)
-        shared[keys.INCOMING_MESSAGE] = incoming
-        # Rebuilt from the task, whose history is the record of both roles in order.
-        shared[keys.HISTORY] = [message_to_dict(m) for m in earlier] + [incoming]
-        shared[keys.TASK_ID] = task_id
-        shared[keys.CONTEXT_ID] = context_id
-        shared[keys.SKILL_ID] = skill_id
-        shared[keys.INPUT] = first_text(incoming["parts"]) or ""
-        shared.pop(keys.FINAL_RESPONSE_PARTS, None)
-        shared.pop(keys.REPLY_KIND, None)
-        return shared
+    async def _run(self, flow: BaseNode, record: RunRecord, on_status: Any, events: _RunEvents) -> Any:
+        """Run the turn on ``record``; a paused run's record is kept for the task's next turn."""
+        assert isinstance(flow, Flow), f"skill flows are Flows, got {flow!r}"
+        result = await run_record(flow, record, self.persistence, on_status_update=on_status, on_artifact=events.on_artifact)
+        self.last_records.keep(record)
+        return result
 
     async def _answer_repeat(self, context: RequestContext, task: Task, queue: EventQueue) -> None:
         # A blocking send answers with the task as stored once this returns; a stream needs
@@ -293,35 +279,6 @@ class PocketMeshAgentExecutor(AgentExecutor):
     @staticmethod
     def _agent_text(updater: TaskUpdater, text: str) -> Message:
         return updater.new_agent_message([part_from_dict({"kind": "text", "text": text})])
-
-
-class _NewRun:
-    """The backend, for the first run of a new task: its first load of that run id is answered
-    "no such run" without asking the backend (the SDK has just made the id up), which spares
-    SQLite a round trip to its thread on every new task. Everything else goes to the backend."""
-
-    def __init__(self, backend: Persistence, run_id: str) -> None:
-        self._backend = backend
-        self._run_id = run_id
-        self._fresh = True
-
-    def _skip(self, run_id: str) -> bool:
-        skip = self._fresh and run_id == self._run_id
-        self._fresh = False
-        return skip
-
-    async def load_run(self, run_id: str) -> Any:
-        return None if self._skip(run_id) else await self._backend.load_run(run_id)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._backend, name)
-        if name != "load_checkpoint":
-            return attribute
-
-        async def load_checkpoint(run_id: str) -> Any:
-            return None if self._skip(run_id) else await attribute(run_id)
-
-        return load_checkpoint
 
 
 class _RunEvents:

@@ -208,7 +208,7 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
         if message.task_id:
             # Only a task the caller may see is waited for: waiting on another owner's busy
             # task would tell that it exists.
-            if await self.task_store.get(message.task_id, context) is None:
+            if await self._read_task(message.task_id, context) is None:
                 raise TaskNotFoundError(f"Task {message.task_id} not found")
             task_id = message.task_id
         elif message.context_id and message.message_id:
@@ -258,7 +258,8 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
         message = params.message
         # An id this handler has just made up names no task yet: no need to ask the store.
         fresh = context.state.get(NEW_TASK_ID) == task_id
-        task = None if fresh else await self.task_store.get(task_id, context)
+        read = None if fresh else await self._read_task(task_id, context)
+        task, history_bytes = (None, None) if read is None else read
         if message.task_id:
             if task is None:
                 raise TaskNotFoundError(f"Task {message.task_id} not found")
@@ -270,8 +271,16 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             # A first message sent again: continue the task the first delivery opened.
             message.task_id = task_id
         self._check_skill(message, task)
-        check_history(task, message, self.limits)
+        check_history(task, message, self.limits, history_bytes)
         return task
+
+    async def _read_task(self, task_id: str, context: ServerCallContext) -> tuple[Task, int | None] | None:
+        """The task to read (never to change) and its history's size if the store knows it."""
+        peek = getattr(self.task_store, "peek", None)
+        if peek is not None:
+            return await peek(task_id, context)  # type: ignore[no-any-return]
+        task = await self.task_store.get(task_id, context)
+        return None if task is None else (task, None)
 
     async def _current_task(self, turn: _TurnRun, context: ServerCallContext) -> Task:
         if turn.active_task is not None:

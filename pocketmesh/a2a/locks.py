@@ -45,25 +45,43 @@ class KeyedLocks:
     def __init__(self) -> None:
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
-    @asynccontextmanager
-    async def hold(self, key: str) -> AsyncIterator[None]:
+    def hold(self, key: str) -> _KeyHold:
         """Hold the lock of ``key`` for the ``async with`` body."""
-        lock, users = self._locks.get(key, (None, 0))
-        if lock is None:
-            lock = asyncio.Lock()
-        self._locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            _, users = self._locks[key]
-            if users <= 1:
-                del self._locks[key]
-            else:
-                self._locks[key] = (lock, users - 1)
+        return _KeyHold(self._locks, key)
 
     def __len__(self) -> int:
         return len(self._locks)
+
+
+class _KeyHold:
+    """``async with`` one key's lock, registered while anyone holds or waits for it."""
+
+    __slots__ = ("key", "lock", "locks")
+
+    def __init__(self, locks: dict[str, tuple[asyncio.Lock, int]], key: str) -> None:
+        self.locks = locks
+        self.key = key
+        lock, users = locks.get(key, (None, 0))
+        self.lock = asyncio.Lock() if lock is None else lock
+        locks[key] = (self.lock, users + 1)
+
+    async def __aenter__(self) -> None:
+        try:
+            await self.lock.acquire()
+        except BaseException:
+            self._leave()
+            raise
+
+    async def __aexit__(self, *exc: Any) -> None:
+        self.lock.release()
+        self._leave()
+
+    def _leave(self) -> None:
+        lock, users = self.locks[self.key]
+        if users <= 1:
+            del self.locks[self.key]
+        else:
+            self.locks[self.key] = (lock, users - 1)
 
 
 _SLOTS = 1 << 48  # byte offsets in the lock file; a collision only makes two runs wait in turn

@@ -130,19 +130,20 @@ def _depth(root: Value | Struct) -> int:
     return deepest
 
 
-def history_size(task: Task) -> int:
-    """Bytes of a task's messages: its history and its status message."""
-    size = sum(m.ByteSize() for m in task.history)
+def history_size(task: Task, history_bytes: int | None = None) -> int:
+    """Bytes of a task's messages: its history and its status message (``history_bytes``: the
+    history's, when the caller already knows them)."""
+    size = sum(m.ByteSize() for m in task.history) if history_bytes is None else history_bytes
     if task.status.HasField("message"):
         size += task.status.message.ByteSize()
     return size
 
 
-def check_history(task: Task | None, message: Message, limits: MessageLimits) -> None:
+def check_history(task: Task | None, message: Message, limits: MessageLimits, history_bytes: int | None = None) -> None:
     """Refuse a message that would take the task's history over ``limits.max_history_size``."""
     if limits.max_history_size is None or task is None:
         return
-    held = history_size(task)
+    held = history_size(task, history_bytes)
     incoming = message.ByteSize()
     if held + incoming > limits.max_history_size:
         raise _refuse(

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import json
+from collections import OrderedDict
 from urllib.parse import quote
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.context import ServerCallContext
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.server.tasks import TaskStore
-from a2a.types import ListTasksRequest, ListTasksResponse, Task
+from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task
 from a2a.utils.errors import InvalidParamsError
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
 
 from ..errors import PersistenceError
+from ..persistence.base import SHARED_ROWS_KEY, UNCHANGED
+from ..runs import new_revision
+from ..state import Pending
 from . import keys
 from .locks import KeyedLocks
 
@@ -28,11 +34,14 @@ _DEFAULT_PAGE_SIZE = 50
 class PocketMeshTaskStore(TaskStore):
     """Stores each A2A task under run id ``a2a-task:<owner>:<task id>``, with the owner it belongs to.
 
-    Uses only the five-method persistence protocol, so any backend that can pause and resume
-    flows can also hold the tasks; flow runs (run id = task id) live beside them. The record is
-    ``{"owner": ..., "taskProto": <base64 of the serialized protobuf Task>}``: the SDK saves the
-    task on every event, and the binary form costs a fraction of a JSON rendering. Records
-    holding ``"task"`` as a JSON object are read too.
+    Any backend that can pause and resume flows can also hold the tasks; flow runs (run id =
+    task id) live beside them. The SDK saves the task on every event, so a save writes what
+    changed: on the built-in backends the record keeps the task without its history
+    (``head``, base64 of the serialized protobuf) and the history message by message
+    (``history``), which a save appends to; a task saved by this process and not changed since
+    is read back from memory (a copy, as the SDK's own store hands out). A backend with only
+    the five-method protocol gets ``{"owner": ..., "taskProto": <base64 of the serialized
+    task>}``. Records holding ``"task"`` as a JSON object are read too.
 
     The owner (percent-encoded) is part of the run id, so a caller's tasks are the runs under
     one prefix: listing them reads only those, on a backend that lists by prefix
@@ -43,11 +52,13 @@ class PocketMeshTaskStore(TaskStore):
     def __init__(self, persistence: Persistence, owner_resolver: OwnerResolver = resolve_user_scope) -> None:
         self.persistence = persistence
         self._owner_of = owner_resolver
-        # Each save is a whole-task write; ordering them per task keeps a slow write from
-        # landing after a newer one.
+        # Ordering the saves of one task keeps a slow write from landing after a newer one.
         self._locks = KeyedLocks()
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self.kept_size = 1024
 
     @staticmethod
+    @functools.lru_cache(maxsize=1024)
     def owner_prefix(owner: str) -> str:
         """The run-id prefix under which every task of ``owner`` is stored."""
         return f"{keys.TASK_RUN_PREFIX}{quote(owner, safe='')}:"
@@ -64,14 +75,62 @@ class PocketMeshTaskStore(TaskStore):
     async def save(self, task: Task, context: ServerCallContext) -> None:
         """Save or replace the task for the caller's owner."""
         owner = self._owner_of(context)
-        record = {"owner": owner, "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii")}
+        run_id = self.run_id_for(task.id, owner)
         async with self._locks.hold(task.id):
-            await self.persistence.save_run(self.run_id_for(task.id, owner), record, {})
+            save = getattr(self.persistence, "save_checkpoint", None)
+            if save is None:
+                record = {"owner": owner, "taskProto": base64.b64encode(task.SerializeToString()).decode("ascii")}
+                await self.persistence.save_run(run_id, record, {})
+                return
+            kept = self._kept.pop(run_id, None) or _Kept(owner)
+            pending, appended = kept.writes(task)
+            rev = new_revision()
+            meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
+            await save(run_id, meta, "{}", None, [], pending, rev=rev)
+            kept.saved(task, appended, rev)
+            self._keep(run_id, kept)
+
+    async def peek(self, task_id: str, context: ServerCallContext) -> tuple[Task, int] | None:
+        """The task and its history's size in bytes, for reading only: the store's own copy
+        when it has the current one (no copy made), else as :meth:`get` reads it."""
+        owner = self._owner_of(context)
+        run_id = self.run_id_for(task_id, owner)
+        kept = self._kept.get(run_id)
+        if kept is not None and await self._current(run_id, kept):
+            return kept.task, kept.history_bytes
+        task = await self.get(task_id, context)
+        if task is None:
+            return None
+        kept = self._kept.get(run_id)
+        if kept is not None and kept.task == task:
+            return kept.task, kept.history_bytes
+        return task, history_bytes(task)
+
+    async def _current(self, run_id: str, kept: _Kept) -> bool:
+        load = getattr(self.persistence, "load_checkpoint", None)
+        return load is not None and await load(run_id, unless_rev=kept.rev) == UNCHANGED
 
     async def get(self, task_id: str, context: ServerCallContext) -> Task | None:
         """The task, if it exists and belongs to the caller's owner."""
         owner = self._owner_of(context)
-        record = await self.persistence.load_run(self.run_id_for(task_id, owner))
+        run_id = self.run_id_for(task_id, owner)
+        load = getattr(self.persistence, "load_checkpoint", None)
+        if load is None:
+            record = await self.persistence.load_run(run_id)
+        else:
+            kept = self._kept.get(run_id)
+            loaded = await load(run_id, unless_rev=kept.rev) if kept is not None else await load(run_id)
+            if loaded == UNCHANGED and kept is not None:
+                self._kept.move_to_end(run_id)
+                copy = Task()
+                copy.CopyFrom(kept.task)
+                return copy
+            self._kept.pop(run_id, None)
+            record, _count, rows = (None, 0, None) if loaded is None else loaded
+            if rows is not None and _is_task_record(record) and record["owner"] == owner:
+                task = _task_from(record)
+                self._keep(run_id, _Kept.loaded(owner, record, rows, task))
+                return task
         if not _is_task_record(record) or record["owner"] != owner:
             return None
         return _task_from(record)
@@ -79,7 +138,14 @@ class PocketMeshTaskStore(TaskStore):
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
         """Delete the task record (the flow run of the same id is left alone)."""
         if await self.get(task_id, context) is not None:
-            await self.persistence.delete_run(self.run_id_for(task_id, self._owner_of(context)))
+            run_id = self.run_id_for(task_id, self._owner_of(context))
+            self._kept.pop(run_id, None)
+            await self.persistence.delete_run(run_id)
+
+    def _keep(self, run_id: str, kept: _Kept) -> None:
+        self._kept[run_id] = kept
+        while len(self._kept) > self.kept_size:
+            self._kept.popitem(last=False)
 
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """The caller's tasks, newest status first, filtered and paged as the request asks."""
@@ -115,17 +181,140 @@ class PocketMeshTaskStore(TaskStore):
         return [run_id for run_id in await self.persistence.list_runs() if run_id.startswith(prefix)]
 
 
+class _Kept:
+    """A task as this store last saved or read it, and what the backend holds of it: its
+    ``head`` (the task without its history) and its ``history`` (each message as a ``Task``
+    history field), both base64, in per-key rows, the history in ``parts`` appended pieces."""
+
+    __slots__ = ("history_bytes", "owner", "parts", "positions", "rev", "task")
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.rev: str | None = None
+        self.task = Task()
+        self.history_bytes = 0
+        self.parts = 0
+        """Stored pieces of the history row (0: nothing stored yet)."""
+        self.positions = {"head": 0, "history": 1}
+
+    @classmethod
+    def loaded(cls, owner: str, record: dict[str, Any], rows: Any, task: Task) -> _Kept:
+        kept = cls(owner)
+        kept.rev = record.get("rev")
+        kept.task.CopyFrom(task)
+        kept.history_bytes = history_bytes(task)
+        known = {key: (pos, parts) for key, pos, parts in rows}
+        if set(known) == {"head", "history"}:
+            kept.positions = {key: pos for key, (pos, _parts) in known.items()}
+            kept.parts = known["history"][1]
+        return kept
+
+    def writes(self, task: Task) -> tuple[Pending, bool]:
+        """What to write so the backend holds ``task``: its head, and its history's new
+        messages appended when the kept history is the start of the task's (by count and last
+        message id), else all of it. Also whether the history was appended to."""
+        saved, history = self.task, task.history
+        held, count = len(saved.history), len(history)
+        head = Task()
+        if count <= _SMALL:
+            head.CopyFrom(task)
+            del head.history[:]
+        else:
+            for field, value in task.ListFields():
+                if field.name != "history":
+                    _copy_field(head, field, value)
+        pending = Pending(self.parts == 0)
+        pending.puts.append(("head", self.positions["head"], f'"{_b64(head.SerializeToString())}"'))
+        position = self.positions["history"]
+        if self.parts and held <= count and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id):
+            if count > held:
+                items = ",".join(f'"{_history_field(m)}"' for m in history[held:])
+                pending.appends.append(("history", position, self.parts, f"[{items}]"))
+            return pending, True
+        if self.parts > 1:
+            pending.resets.append(("history", self.parts))
+        pending.puts.append(("history", position, "[" + ",".join(f'"{_history_field(m)}"' for m in history) + "]"))
+        return pending, False
+
+    def saved(self, task: Task, appended: bool, rev: str) -> None:
+        """Record that the backend holds ``task`` now (as :meth:`writes` wrote it)."""
+        saved, history = self.task, task.history
+        held, count = len(saved.history), len(history)
+        self.rev = rev
+        if not appended:
+            self.parts = 1
+            saved.CopyFrom(task)
+            self.history_bytes = history_bytes(task)
+            return
+        new = history[held:]
+        if new:
+            self.parts += 1
+            self.history_bytes += sum(m.ByteSize() for m in new)
+        if count <= _SMALL:
+            saved.CopyFrom(task)
+            return
+        # The kept copy follows the same way: its head replaced, the new messages added.
+        for field, _value in saved.ListFields():
+            if field.name != "history":
+                saved.ClearField(field.name)
+        for field, value in task.ListFields():
+            if field.name != "history":
+                _copy_field(saved, field, value)
+        saved.history.extend(new)
+
+
+_SMALL = 16
+"""Up to this many history messages, copying a whole task costs less than copying its parts."""
+
+
+def _history_field(message: Message) -> str:
+    """``message`` as a serialized ``Task.history`` entry (field 5, length-delimited), base64:
+    a task's bytes followed by such entries parse as the task with those messages appended."""
+    body = message.SerializeToString()
+    size, prefix = len(body), bytearray(b"\x2a")
+    while size > 0x7F:
+        prefix.append((size & 0x7F) | 0x80)
+        size >>= 7
+    prefix.append(size)
+    return _b64(bytes(prefix) + body)
+
+
+def history_bytes(task: Task) -> int:
+    """The bytes of a task's history messages (as :func:`~pocketmesh.a2a.messages.history_size` counts them)."""
+    return sum(m.ByteSize() for m in task.history)
+
+
+def _copy_field(target: Task, field: Any, value: Any) -> None:
+    if field.is_repeated:
+        getattr(target, field.name).extend(value)
+    elif field.message_type is not None:
+        getattr(target, field.name).CopyFrom(value)
+    else:
+        setattr(target, field.name, value)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
 def _is_task_record(record: Any) -> bool:
-    return isinstance(record, dict) and "owner" in record and ("taskProto" in record or "task" in record)
+    return isinstance(record, dict) and "owner" in record and (
+        "taskProto" in record or "task" in record or isinstance(record.get("shared"), dict)
+    )
 
 
 def _task_from(record: dict[str, Any]) -> Task:
     encoded = record.get("taskProto")
-    if encoded is None:
+    if encoded is None and "task" in record:
         return ParseDict(record["task"], Task(), ignore_unknown_fields=True)
     try:
+        if encoded is None:
+            rows = record["shared"]
+            data = base64.b64decode(rows["head"], validate=True)
+            data += b"".join(base64.b64decode(chunk, validate=True) for chunk in rows.get("history", ()))
+            return Task.FromString(data)
         return Task.FromString(base64.b64decode(encoded, validate=True))
-    except (binascii.Error, ValueError, DecodeError) as error:
+    except (binascii.Error, ValueError, DecodeError, KeyError, TypeError) as error:
         raise PersistenceError(
             f"the stored A2A task record is damaged ({error}); delete its run "
             f"(a2a-task:<owner>:<task id>) from the persistence backend."

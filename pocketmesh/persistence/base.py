@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..types import Params
@@ -13,6 +14,14 @@ RECORD_MARKER = "pocketmesh_run"
 TRACE_ROWS_KEY = "trace_rows"
 """In a record saved through a built-in backend's fast path (``save_checkpoint``): how many
 trace entries the backend keeps as rows instead of inside the record."""
+
+SHARED_ROWS_KEY = "shared_rows"
+"""In a record saved through the fast path with its shared state in per-key rows: ``true``;
+the backend puts the state back under ``"shared"`` when it loads the record."""
+
+UNCHANGED = "unchanged"
+"""What ``load_checkpoint(run_id, unless_rev=rev)`` returns when the stored record is still
+the one saved with revision ``rev``."""
 
 TraceRow = tuple[int, int, str, "str | None", "float | None", "float | None"]
 """(position in the trace, step, node id, action, started_at, duration_ms), as the runtime's
@@ -34,6 +43,40 @@ def merge_trace(state: Any, rows: Sequence[Sequence[Any]]) -> tuple[Any, int]:
     count = state.pop(TRACE_ROWS_KEY)
     state["trace"] = [list(row[1:]) for row in sorted(rows) if row[0] < count]
     return state, count
+
+
+def assemble_shared(rows: Iterable[Sequence[Any]]) -> tuple[dict[str, Any], list[tuple[str, int, int]]]:
+    """The shared state kept in rows ``(key, part, position, text)``, ordered by position then
+    part, and each key's ``(key, position, parts)``.
+
+    Part 0 of a key is its whole JSON value as last written; parts 1, 2, ... are the items
+    appended to that list since, each part a JSON array of the items one checkpoint added.
+    """
+    shared: dict[str, Any] = {}
+    keys: list[tuple[str, int, int]] = []
+    loads = json.loads
+    key: Any = None
+    pos = 0
+    texts: list[str] = []
+
+    def flush() -> None:
+        if len(texts) == 1:
+            shared[key] = loads(texts[0])
+        else:
+            items = [t.strip()[1:-1].strip() for t in texts]
+            shared[key] = loads("[" + ",".join(t for t in items if t) + "]")
+        keys.append((key, pos, len(texts)))
+
+    for row_key, part, row_pos, text in rows:
+        if part == 0:
+            if key is not None:
+                flush()
+            key, pos, texts = row_key, row_pos, [text]
+        elif row_key == key:
+            texts.append(text)
+    if key is not None:
+        flush()
+    return shared, keys
 
 
 def prefix_end(prefix: str) -> str | None:

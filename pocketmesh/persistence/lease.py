@@ -17,6 +17,7 @@ keep waiters out for the rest of its lease once Redis is back.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -37,29 +38,6 @@ EXTEND = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
-# KEYS: run hash, steps hash, trace hash, index (by first save), names (lexicographic), lock.
-# ARGV: token ('' = unfenced), run id, score, ttl ms ('' = none), '1' if finished, state
-# ('' = none), params, step field ('' = none), step value, then trace position / entry pairs.
-SAVE = f"""
-if ARGV[1] ~= '' and redis.call('GET', KEYS[6]) ~= ARGV[1] then
-  return redis.error_reply('{LOST_MARKER}')
-end
-if ARGV[8] ~= '' then redis.call('HSET', KEYS[2], ARGV[8], ARGV[9]) end
-for i = 10, #ARGV, 2 do redis.call('HSET', KEYS[3], ARGV[i], ARGV[i + 1]) end
-if ARGV[6] ~= '' then
-  redis.call('HSET', KEYS[1], 'state', ARGV[6], 'params', ARGV[7])
-  redis.call('ZADD', KEYS[4], 'NX', ARGV[3], ARGV[2])
-  redis.call('ZADD', KEYS[5], 'NX', 0, ARGV[2])
-  if ARGV[4] ~= '' then
-    for k = 1, 3 do
-      if ARGV[5] == '1' then redis.call('PEXPIRE', KEYS[k], ARGV[4]) else redis.call('PERSIST', KEYS[k]) end
-    end
-  end
-end
-return 1
-"""
-
-
 class Lease:
     """A held run lock: what :meth:`RedisPersistence.run_lock` yields.
 
@@ -153,3 +131,16 @@ async def release_later(client: Any, lease: Lease) -> None:
             return
         except Exception:  # noqa: BLE001 - still unreachable
             pause = min(pause * 2, 1.0)
+
+
+def milliseconds(name: str, value: float | datetime.timedelta | None) -> int | None:
+    """``value`` (seconds or a timedelta) in whole milliseconds, at least 1; ``None`` stays ``None``."""
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
+    if not seconds > 0:
+        raise ValueError(
+            f"{name} must be a positive number of seconds (or a timedelta), got {value!r}; "
+            f"pass None to keep finished runs forever."
+        )
+    return max(1, round(seconds * 1000))

@@ -3,35 +3,48 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from array import array
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ..types import Params
-from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows
+from .base import SHARED_ROWS_KEY, TRACE_ROWS_KEY, UNCHANGED, TraceRow, assemble_shared, has_trace_rows
+
+if TYPE_CHECKING:
+    from ..state import Pending
+
+_NAN = float("nan")
 
 
 class InMemoryPersistence:
-    """Keeps runs in a dict, as JSON text, so saved states never alias live objects."""
+    """Keeps runs in dicts, as JSON text, so saved states never alias live objects.
+
+    A run's shared state is kept key by key (a checkpoint replaces only the keys that
+    changed), and its steps and trace in packed arrays: a step costs a few dozen bytes, no more
+    than a SQLite file grows by.
+    """
 
     def __init__(self) -> None:
         self._runs: dict[str, str] = {}
         self._params: dict[str, str] = {}
-        self._steps: dict[str, dict[str, Any]] = {}
-        self._trace: dict[str, list[tuple[Any, ...]]] = {}
+        self._shared: dict[str, dict[str, list[Any]]] = {}
+        self._journals: dict[str, _Journal] = {}
+        self._revs: dict[str, str] = {}
 
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
         """Create or replace the run's state."""
         self._runs[run_id] = json.dumps(state)
         self._params[run_id] = json.dumps(params)
-        self._steps.setdefault(run_id, {})
+        self._shared.pop(run_id, None)
+        self._revs.pop(run_id, None)
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state, or ``None``."""
         loaded = await self.load_checkpoint(run_id)
-        return None if loaded is None else loaded[0]
+        return None if loaded is None else loaded[0]  # type: ignore[index]
 
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         """Record one step of the run."""
-        self._steps.setdefault(run_id, {})[f"{node_name}-{step_id}"] = json.loads(json.dumps(result))
+        self._journal(run_id).add_step(str(step_id), node_name, json.dumps(result))
 
     async def list_runs(self) -> list[str]:
         """Every run id, oldest first."""
@@ -45,24 +58,36 @@ class InMemoryPersistence:
         """Forget the run and its steps."""
         self._runs.pop(run_id, None)
         self._params.pop(run_id, None)
-        self._steps.pop(run_id, None)
-        self._trace.pop(run_id, None)
+        self._shared.pop(run_id, None)
+        self._journals.pop(run_id, None)
+        self._revs.pop(run_id, None)
 
     async def load_steps(self, run_id: str) -> dict[str, Any]:
         """The recorded steps of a run, keyed ``<node>-<step>``."""
-        return dict(self._steps.get(run_id, {}))
+        journal = self._journals.get(run_id)
+        return {} if journal is None else journal.steps()
 
-    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
-        """The run's state (trace included) and how many trace entries are kept as rows."""
+    async def load_checkpoint(
+        self, run_id: str, *, unless_rev: str | None = None
+    ) -> tuple[Any, int, list[tuple[str, int, int]] | None] | str | None:
+        """The run's state (trace and shared state included), how many trace entries are kept
+        as rows, and its per-key rows; :data:`UNCHANGED` if its revision is ``unless_rev``."""
         text = self._runs.get(run_id)
         if text is None:
             return None
+        if unless_rev is not None and self._revs.get(run_id) == unless_rev:
+            return UNCHANGED
         state = json.loads(text)
+        keys = None
+        if isinstance(state, dict) and state.pop(SHARED_ROWS_KEY, None):
+            stored = self._shared.get(run_id, {})
+            rows = ((key, part, entry[0], t) for key, entry in stored.items() for part, t in enumerate(entry[1:]))
+            state["shared"], keys = assemble_shared(rows)
         if not has_trace_rows(state):
-            return state, 0
+            return state, 0, keys
         count = state.pop(TRACE_ROWS_KEY)
-        state["trace"] = [list(row) for row in self._trace.get(run_id, [])[:count]]
-        return state, count
+        state["trace"] = self._journal(run_id).trace(count)
+        return state, count, keys
 
     async def save_checkpoint(
         self,
@@ -71,17 +96,96 @@ class InMemoryPersistence:
         params_json: str,
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
+        shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
-        """Save a step, the new trace entries and the state they led to at once (already
-        JSON-encoded; the state without its trace, which ``load_run`` puts back)."""
-        if step is not None:
-            step_id, node_name, result_json = step
-            self._steps.setdefault(run_id, {})[f"{node_name}-{step_id}"] = json.loads(result_json)
-        if trace_rows:
-            trace = self._trace.setdefault(run_id, [])
-            for seq, *entry in trace_rows:
-                del trace[seq:]
-                trace.append(tuple(entry))
+        """Save a step, the new trace entries, the changed keys of the shared state and the
+        record they led to at once (already JSON-encoded; ``rev``: the record's revision)."""
+        if step is not None or trace_rows:
+            journal = self._journal(run_id)
+            if step is not None:
+                journal.add_step(*step)
+            for row in trace_rows:
+                journal.set_trace(*row)
+        if shared is None:
+            self._shared.pop(run_id, None)
+        else:
+            stored = self._shared.get(run_id)
+            if stored is None or shared.replace:
+                stored = self._shared[run_id] = {}
+            for key, _parts in shared.drops:
+                stored.pop(key, None)
+            for key, pos, text in shared.puts:
+                stored[key] = [pos, text]
+            for key, _pos, _part, text in shared.appends:
+                stored[key].append(text)
         self._runs[run_id] = state_json
         self._params[run_id] = params_json
-        self._steps.setdefault(run_id, {})
+        if rev is None:
+            self._revs.pop(run_id, None)
+        else:
+            self._revs[run_id] = rev
+
+    def _journal(self, run_id: str) -> _Journal:
+        journal = self._journals.get(run_id)
+        if journal is None:
+            journal = self._journals[run_id] = _Journal()
+        return journal
+
+
+class _Journal:
+    """A run's steps and trace, packed: numbers in arrays, repeated strings (node ids,
+    actions, step results) once each in a table."""
+
+    __slots__ = ("words", "index", "t_step", "t_node", "t_action", "t_started", "t_duration",
+                 "s_id", "s_node", "s_result", "odd_ids")
+
+    def __init__(self) -> None:
+        self.words: list[Any] = [None]
+        self.index: dict[Any, int] = {None: 0}
+        self.t_step, self.t_node, self.t_action = array("q"), array("I"), array("I")
+        self.t_started, self.t_duration = array("d"), array("d")
+        self.s_id, self.s_node, self.s_result = array("q"), array("I"), array("I")
+        self.odd_ids: dict[int, str] = {}
+        """Step ids that are not plain decimal numbers, by position."""
+
+    def word(self, value: Any) -> int:
+        number = self.index.get(value)
+        if number is None:
+            number = self.index[value] = len(self.words)
+            self.words.append(value)
+        return number
+
+    def add_step(self, step_id: str, node: str, result_json: str) -> None:
+        if step_id.isascii() and step_id.isdigit() and str(int(step_id)) == step_id and len(step_id) < 18:
+            self.s_id.append(int(step_id))
+        else:
+            self.odd_ids[len(self.s_id)] = step_id
+            self.s_id.append(-1)
+        self.s_node.append(self.word(node))
+        self.s_result.append(self.word(result_json))
+
+    def steps(self) -> dict[str, Any]:
+        words, odd = self.words, self.odd_ids
+        out: dict[str, Any] = {}
+        for i, (step, node, result) in enumerate(zip(self.s_id, self.s_node, self.s_result)):
+            out[f"{words[node]}-{odd.get(i, step)}"] = json.loads(words[result])
+        return out
+
+    def set_trace(self, seq: int, step: int, node: str, action: Any, started: Any = None, duration: Any = None) -> None:
+        if seq < len(self.t_step):
+            for column in (self.t_step, self.t_node, self.t_action, self.t_started, self.t_duration):
+                del column[seq:]
+        self.t_step.append(step)
+        self.t_node.append(self.word(node))
+        self.t_action.append(self.word(action))
+        self.t_started.append(_NAN if started is None else started)
+        self.t_duration.append(_NAN if duration is None else duration)
+
+    def trace(self, count: int) -> list[list[Any]]:
+        words = self.words
+        rows = zip(self.t_step[:count], self.t_node[:count], self.t_action[:count],
+                   self.t_started[:count], self.t_duration[:count])
+        return [[step, words[node], words[action], None if started != started else started,
+                 None if duration != duration else duration] for step, node, action, started, duration in rows]

@@ -19,11 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PersistenceError, RunLockTimeoutError
 from ..types import Params
-from .base import TraceRow, merge_trace, prefix_end
+from .base import SHARED_ROWS_KEY, UNCHANGED, TraceRow, assemble_shared, merge_trace, prefix_end
 from .statements import Statements
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
+
+    from ..state import Pending
 
 DSN_ENV = "POCKETMESH_POSTGRES_DSN"
 STORAGES = ("text", "jsonb")
@@ -135,7 +137,7 @@ class PostgresPersistence:
 
     async def delete_run(self, run_id: str) -> None:
         """Forget the run, its steps and its trace."""
-        await self._execute(self._sql.delete_run, (run_id, run_id, run_id))
+        await self._execute(self._sql.delete_run, (run_id, run_id, run_id, run_id))
 
     # -- extras -------------------------------------------------------------------------------
 
@@ -151,28 +153,54 @@ class PostgresPersistence:
         params_json: str,
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
+        shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
-        """Save a step, new trace entries and the state they led to in one statement.
+        """Save a step, new trace entries, the changed keys of the shared state and the record
+        they led to in one statement.
 
-        Everything arrives JSON-encoded; ``state_json`` is a run record without its trace,
-        which :meth:`load_run` puts back from the rows.
+        Everything arrives JSON-encoded; ``state_json`` is a run record without its trace (and,
+        with ``shared``, without its shared state), which :meth:`load_run` puts back from the rows.
         """
         args: list[Any] = []
         if step is not None:
             args += [run_id, *step]
         if trace_rows:
             args += [run_id, *(list(column) for column in zip(*trace_rows))]
+        with_state = shared is None or bool(shared)
+        if with_state:
+            replace = shared is None or shared.replace
+            puts = [] if shared is None else shared.puts
+            appends = [] if shared is None else shared.appends
+            args += [run_id, replace, [p[0] for p in puts], [d[0] for d in shared.drops] if shared else [],
+                     [r[0] for r in shared.resets] if shared else []]
+            keys = [p[0] for p in puts] + [a[0] for a in appends]
+            parts = [0] * len(puts) + [a[2] for a in appends]
+            positions = [p[1] for p in puts] + [a[1] for a in appends]
+            values = [p[2] for p in puts] + [a[3] for a in appends]
+            args += [run_id, keys, parts, positions, values]
         args += [run_id, state_json, params_json]
-        query = self._sql.checkpoint(step is not None, bool(trace_rows))
+        query = self._sql.checkpoint(step is not None, bool(trace_rows), with_state)
         await self._execute(query, tuple(args))
 
-    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
-        """The run's state (trace included) and how many trace entries are kept as rows."""
-        rows = await self._execute(self._sql.load_run, (run_id,), fetch=True)
+    async def load_checkpoint(
+        self, run_id: str, *, unless_rev: str | None = None
+    ) -> tuple[Any, int, list[tuple[str, int, int]] | None] | str | None:
+        """The run's state (trace and shared state included), how many trace entries are kept
+        as rows, and its per-key rows; :data:`UNCHANGED` if its revision is ``unless_rev``."""
+        rows = await self._execute(self._sql.load_run, (unless_rev, unless_rev, run_id), fetch=True)
         if not rows:
             return None
-        state_json, trace_json = rows[0]
-        return merge_trace(json.loads(state_json), json.loads(trace_json) if trace_json else [])
+        state_json, trace_json, shared_json = rows[0]
+        state = json.loads(state_json)
+        if unless_rev is not None and isinstance(state, dict) and state.get("rev") == unless_rev:
+            return UNCHANGED
+        keys = None
+        if isinstance(state, dict) and state.pop(SHARED_ROWS_KEY, None):
+            state["shared"], keys = assemble_shared(json.loads(shared_json) if shared_json else [])
+        state, count = merge_trace(state, json.loads(trace_json) if trace_json else [])
+        return state, count, keys
 
     @asynccontextmanager
     async def run_lock(self, run_id: str, *, timeout: float | None = 60.0) -> AsyncIterator[None]:

@@ -6,6 +6,8 @@ Needs the ``redis`` extra (``pip install 'pocketmesh[redis]'``). Keys, under ``p
 - ``<prefix>steps:<run_id>``  hash: ``<node>-<step>`` -> ``[step_id, node_name, result]``
 - ``<prefix>trace:<run_id>``  hash: trace position -> ``[step, node, action]`` (the fast path's
   trace rows, see :mod:`pocketmesh.runs`)
+- ``<prefix>state:<run_id>``  hash: the fast path's shared state, key by key
+  (:mod:`pocketmesh.persistence.scripts`)
 - ``<prefix>runs``            sorted set of run ids, scored by first-save time
 - ``<prefix>names``           the same run ids, scored 0, for listing by prefix in name order
 - ``<prefix>lock:<run_id>``   the holder's token while :meth:`RedisPersistence.run_lock` is held
@@ -32,11 +34,14 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import PersistenceError, RunLockLostError, RunLockTimeoutError
 from ..types import Params
-from .base import TraceRow, merge_trace, prefix_end
-from .lease import DEFAULT_LEASE, LOST_MARKER, RELEASE, SAVE, Lease, keep, release_later
+from .base import SHARED_ROWS_KEY, UNCHANGED, TraceRow, merge_trace, prefix_end
+from .lease import DEFAULT_LEASE, LOST_MARKER, RELEASE, Lease, keep, milliseconds, release_later
+from .scripts import LOAD, SAVE, state_args, state_rows, step_entry, step_order
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
+
+    from ..state import Pending
 
 URL_ENV = "POCKETMESH_REDIS_URL"
 FINISHED = frozenset({"completed", "failed", "canceled"})
@@ -55,18 +60,6 @@ def _import_redis() -> Any:
 def redact(url: str) -> str:
     """``url`` with its password replaced by ``***``, for messages and reprs."""
     return re.sub(r"(://[^:/@]*:)[^/]*@", r"\1***@", url)
-
-
-def _milliseconds(name: str, value: float | datetime.timedelta | None) -> int | None:
-    if value is None:
-        return None
-    seconds = value.total_seconds() if isinstance(value, datetime.timedelta) else float(value)
-    if not seconds > 0:
-        raise ValueError(
-            f"{name} must be a positive number of seconds (or a timedelta), got {value!r}; "
-            f"pass None to keep finished runs forever."
-        )
-    return max(1, round(seconds * 1000))
 
 
 class RedisPersistence:
@@ -99,7 +92,7 @@ class RedisPersistence:
         self.url = url
         self.prefix = prefix
         self.finished_ttl = finished_ttl
-        self._ttl_ms = _milliseconds("finished_ttl", finished_ttl)
+        self._ttl_ms = milliseconds("finished_ttl", finished_ttl)
         if isinstance(lock_lease, bool) or not isinstance(lock_lease, (int, float)) or not lock_lease > 0:
             raise ValueError(f"lock_lease must be a positive number of seconds, got {lock_lease!r}; e.g. lock_lease=10.")
         self.lock_lease = float(lock_lease)
@@ -127,6 +120,10 @@ class RedisPersistence:
         """The hash holding the run's trace rows."""
         return f"{self.prefix}trace:{run_id}"
 
+    def state_key(self, run_id: str) -> str:
+        """The hash holding the run's shared state, key by key (fast path)."""
+        return f"{self.prefix}state:{run_id}"
+
     def lock_key(self, run_id: str) -> str:
         """The key :meth:`run_lock` holds."""
         return f"{self.prefix}lock:{run_id}"
@@ -146,7 +143,7 @@ class RedisPersistence:
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
         """Create or replace the run's state."""
         status = state.get("status") if isinstance(state, dict) else None
-        await self._save(run_id, json.dumps(state), json.dumps(params), None, status)
+        await self._save(run_id, json.dumps(state), json.dumps(params), None, status, (), None)
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state (its trace put back), or ``None``."""
@@ -155,37 +152,28 @@ class RedisPersistence:
 
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         """Record one step of the run."""
-        await self._write(run_id, "", "", _step_entry(str(step_id), node_name, json.dumps(result)), None)
+        await self._write(run_id, "", "", step_entry(str(step_id), node_name, json.dumps(result)), None)
 
     async def list_runs(self) -> list[str]:
         """Every run id, oldest first (expired runs are dropped from the index here)."""
         client = await self._client()
-        run_ids: list[str] = await self._call(client.zrange(self.index_key, 0, -1))
-        if not run_ids:
-            return []
-        async with client.pipeline(transaction=False) as pipe:
-            for run_id in run_ids:
-                pipe.exists(self.run_key(run_id))
-            alive = await self._call(pipe.execute())
-        return await self._alive(client, run_ids, alive)
+        return await self._alive(client, await self._call(client.zrange(self.index_key, 0, -1)))
 
     async def list_runs_with_prefix(self, prefix: str) -> list[str]:
         """The ids of the runs whose id starts with ``prefix``, in name order; reads only those."""
         client = await self._client()
         end = prefix_end(prefix)
-        run_ids: list[str] = await self._call(
-            client.zrangebylex(self.names_key, f"[{prefix}", "+" if end is None else f"({end}")
-        )
+        run_ids = await self._call(client.zrangebylex(self.names_key, f"[{prefix}", "+" if end is None else f"({end}"))
+        return await self._alive(client, run_ids)
+
+    async def _alive(self, client: Redis, run_ids: list[str]) -> list[str]:
+        """``run_ids`` that still exist; expired ones are dropped from both indexes."""
         if not run_ids:
             return []
         async with client.pipeline(transaction=False) as pipe:
             for run_id in run_ids:
                 pipe.exists(self.run_key(run_id))
             alive = await self._call(pipe.execute())
-        return await self._alive(client, run_ids, alive)
-
-    async def _alive(self, client: Redis, run_ids: list[str], alive: list[int]) -> list[str]:
-        """``run_ids`` that still exist; expired ones are dropped from both indexes."""
         gone = [run_id for run_id, exists in zip(run_ids, alive) if not exists]
         if gone:
             async with client.pipeline(transaction=True) as pipe:
@@ -198,7 +186,7 @@ class RedisPersistence:
         """Forget the run and its steps."""
         client = await self._client()
         async with client.pipeline(transaction=True) as pipe:
-            pipe.delete(self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id))
+            pipe.delete(self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id), self.state_key(run_id))
             pipe.zrem(self.index_key, run_id)
             pipe.zrem(self.names_key, run_id)
             await self._call(pipe.execute())
@@ -210,7 +198,7 @@ class RedisPersistence:
         client = await self._client()
         entries: dict[str, str] = await self._call(client.hgetall(self.steps_key(run_id)))
         steps = [json.loads(value) for value in entries.values()]
-        steps.sort(key=_step_order)
+        steps.sort(key=step_order)
         return {f"{node}-{step}": result for step, node, result in steps}
 
     async def save_checkpoint(
@@ -220,29 +208,45 @@ class RedisPersistence:
         params_json: str,
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
+        shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
-        """Save a step, new trace entries and the state they led to in one MULTI/EXEC.
+        """Save a step, new trace entries, the changed keys of the shared state and the record
+        they led to in one script (one atomic step).
 
-        Everything arrives JSON-encoded; ``state_json`` is a run record without its trace,
-        which :meth:`load_run` puts back from the rows.
+        Everything arrives JSON-encoded; ``state_json`` is a run record without its trace (and,
+        with ``shared``, without its shared state), which :meth:`load_run` puts back.
         """
         status = None
         if self._ttl_ms is not None:
             state = json.loads(state_json)
             status = state.get("status") if isinstance(state, dict) else None
-        await self._save(run_id, state_json, params_json, step, status, trace_rows)
+        await self._save(run_id, state_json, params_json, step, status, trace_rows, shared)
 
-    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
-        """The run's state (trace included) and how many trace entries are kept as rows."""
+    async def load_checkpoint(
+        self, run_id: str, *, unless_rev: str | None = None
+    ) -> tuple[Any, int, list[tuple[str, int, int]] | None] | str | None:
+        """The run's state (trace and shared state included), how many trace entries are kept
+        as rows, and its per-key rows; :data:`UNCHANGED` if its revision is ``unless_rev``."""
         client = await self._client()
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.hget(self.run_key(run_id), "state")
-            pipe.hgetall(self.trace_key(run_id))
-            state_json, trace = await self._call(pipe.execute())
-        if state_json is None:
+        keys = (self.run_key(run_id), self.trace_key(run_id), self.state_key(run_id))
+        needle = "" if unless_rev is None else f'"rev":{json.dumps(unless_rev)}'
+        loaded = await self._call(client.eval(LOAD, 3, *keys, needle))
+        if loaded is None:
             return None
-        rows = [[int(seq), *json.loads(entry)] for seq, entry in trace.items()]
-        return merge_trace(json.loads(state_json), rows)
+        state = json.loads(loaded[0])
+        if len(loaded) == 1:
+            if isinstance(state, dict) and state.get("rev") == unless_rev:
+                return UNCHANGED
+            return await self.load_checkpoint(run_id)
+        trace = loaded[1]
+        rows = [[int(seq), *json.loads(entry)] for seq, entry in zip(trace[::2], trace[1::2])]
+        shared_keys = None
+        if isinstance(state, dict) and state.pop(SHARED_ROWS_KEY, None):
+            state["shared"], shared_keys = state_rows(loaded[2])
+        state, count = merge_trace(state, rows)
+        return state, count, shared_keys
 
     @asynccontextmanager
     async def run_lock(
@@ -258,7 +262,7 @@ class RedisPersistence:
         of the runs it ``cover``-s) are refused once the lease is lost.
         """
         seconds = self.lock_lease if lease is None else lease
-        lease_ms = _milliseconds("lease", seconds)
+        lease_ms = milliseconds("lease", seconds)
         assert lease_ms is not None
         client = await self._client()
         loop = asyncio.get_running_loop()
@@ -317,10 +321,11 @@ class RedisPersistence:
         params_json: str,
         step: tuple[str, str, str] | None,
         status: Any,
-        trace_rows: Sequence[TraceRow] = (),
+        trace_rows: Sequence[TraceRow],
+        shared: Pending | None,
     ) -> None:
-        entry = None if step is None else _step_entry(*step)
-        await self._write(run_id, state_json, params_json, entry, status, trace_rows)
+        entry = None if step is None else step_entry(*step)
+        await self._write(run_id, state_json, params_json, entry, status, trace_rows, state_args(shared))
 
     async def _write(
         self,
@@ -330,22 +335,28 @@ class RedisPersistence:
         step: tuple[str, str] | None,
         status: Any,
         trace_rows: Sequence[TraceRow] = (),
+        shared: tuple[str, list[str], list[str]] = ("", [], []),
     ) -> None:
-        """One atomic write of a run's step, trace rows and state (``state_json`` empty: no
-        state), fenced by this process's lease on the run, if it holds one."""
+        """One atomic write of a run's step, trace rows, shared-state rows and record
+        (``state_json`` empty: no record), fenced by this process's lease on the run, if it
+        holds one."""
         client = await self._client()
         lease = self._fences.get(run_id)
         keys = [
             self.run_key(run_id), self.steps_key(run_id), self.trace_key(run_id),
             self.index_key, self.names_key, lease.key if lease is not None else self.lock_key(run_id),
+            self.state_key(run_id),
         ]
+        replace, deletes, sets = shared
         args: list[Any] = [
             lease.token if lease is not None else "", run_id, time.time(),
             "" if self._ttl_ms is None else self._ttl_ms, "1" if status in FINISHED else "0",
-            state_json, params_json, *(step or ("", "")),
+            state_json, params_json, *(step or ("", "")), len(trace_rows), replace, len(deletes), len(sets) // 2,
         ]
         for row in trace_rows:
             args += [row[0], json.dumps(row[1:])]
+        args += deletes
+        args += sets
         try:
             await self._call(client.eval(SAVE, len(keys), *keys, *args))
         except PersistenceError as error:
@@ -376,18 +387,6 @@ class RedisPersistence:
                 f"Redis error on {redact(self.url)} (keys {self.prefix}*): {exc}. Check that the "
                 f"server is up and the URL (or {URL_ENV}) is right."
             ) from exc
-
-
-def _step_entry(step_id: str, node_name: str, result_json: str) -> tuple[str, str]:
-    """The steps-hash field and value of one step; the value keeps ids for ordering."""
-    return f"{node_name}-{step_id}", f"[{json.dumps(step_id)},{json.dumps(node_name)},{result_json}]"
-
-
-def _step_order(step: list[Any]) -> tuple[int, int, str, str]:
-    step_id, node_name = step[0], step[1]
-    if step_id.isascii() and step_id.isdigit():
-        return (0, int(step_id), "", node_name)
-    return (1, 0, step_id, node_name)
 
 
 async def _close_at_loop_end(client: Redis) -> AsyncGenerator[None, None]:

@@ -10,29 +10,29 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Sequence, TypeVar
 
 from ..errors import PersistenceError
 from ..log import logger
 from ..types import Params
-from .base import TRACE_ROWS_KEY, TraceRow, has_trace_rows, prefix_end
-from .sqlite_sql import APPEND_TRACE, SCHEMA, TRACE_TIMINGS, UPSERT_RUN, UPSERT_STEP
+from .worker import ConnectionWorker, Job, Statement
+from .sqlite_sql import APPEND_TRACE, DROP_KEY, DROP_STATE, PUT_KEY, RESET_KEY, SCHEMA, TRACE_TIMINGS, UPSERT_RUN, UPSERT_STEP
+from .base import SHARED_ROWS_KEY, TRACE_ROWS_KEY, UNCHANGED, TraceRow, assemble_shared, has_trace_rows, prefix_end
+
+if TYPE_CHECKING:
+    from ..state import Pending
 
 T = TypeVar("T")
 
 DEFAULT_PATH = "pocketmesh.sqlite"
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 
-Statement = tuple[str, Sequence[Any]]
-Job = tuple[Callable[..., Any], tuple[Any, ...], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
-
-
 def default_path() -> Path:
     """``POCKETMESH_DB_PATH`` if set, else ``./pocketmesh.sqlite``."""
     return Path(os.environ.get("POCKETMESH_DB_PATH") or DEFAULT_PATH)
 
 
-class SQLitePersistence:
+class SQLitePersistence(ConnectionWorker):
     """Runs in a SQLite file, in WAL mode with a busy timeout.
 
     Every save is committed before it returns, so a killed process loses no completed step.
@@ -66,7 +66,7 @@ class SQLitePersistence:
     async def save_run(self, run_id: str, state: Any, params: Params) -> None:
         """Create or replace the run's state."""
         state_json, params_json = json.dumps(state), json.dumps(params)
-        await self._call(self._write, [(UPSERT_RUN, (run_id, state_json, params_json))])
+        await self._call(self._write, [(DROP_STATE, (run_id,)), (UPSERT_RUN, (run_id, state_json, params_json))])
 
     async def load_run(self, run_id: str) -> Any | None:
         """The run's last saved state, or ``None``."""
@@ -105,6 +105,7 @@ class SQLitePersistence:
             [
                 ("DELETE FROM pocketmesh_steps WHERE run_id = ?", (run_id,)),
                 ("DELETE FROM pocketmesh_trace WHERE run_id = ?", (run_id,)),
+                (DROP_STATE, (run_id,)),
                 ("DELETE FROM pocketmesh_runs WHERE run_id = ?", (run_id,)),
             ],
         )
@@ -128,22 +129,41 @@ class SQLitePersistence:
         params_json: str,
         step: tuple[str, str, str] | None,
         trace_rows: Sequence[TraceRow] = (),
+        shared: Pending | None = None,
+        *,
+        rev: str | None = None,
     ) -> None:
-        """Save a step, the new trace entries and the state they led to in one transaction.
+        """Save a step, the new trace entries, the changed keys of the shared state and the
+        record they led to in one transaction.
 
-        ``state_json`` is a run record without its trace; ``load_run`` puts the trace back.
+        ``state_json`` is a run record without its trace (and, with ``shared``, without its
+        shared state); ``load_run`` puts them back.
         """
         statements: list[Statement] = []
         if step is not None:
             statements.append((UPSERT_STEP, (run_id, *step)))
         for row in trace_rows:
             statements.append((APPEND_TRACE, (run_id, *row)))
+        if shared is None or shared.replace:
+            statements.append((DROP_STATE, (run_id,)))
+        if shared is not None:
+            for key, _parts in shared.drops:
+                statements.append((DROP_KEY, (run_id, key)))
+            for key, _parts in shared.resets:
+                statements.append((RESET_KEY, (run_id, key)))
+            for key, pos, text in shared.puts:
+                statements.append((PUT_KEY, (run_id, key, 0, pos, text)))
+            for key, pos, part, text in shared.appends:
+                statements.append((PUT_KEY, (run_id, key, part, pos, text)))
         statements.append((UPSERT_RUN, (run_id, state_json, params_json)))
         await self._call(self._write, statements)
 
-    async def load_checkpoint(self, run_id: str) -> tuple[Any, int] | None:
-        """The run's state (trace included) and how many trace entries are stored as rows."""
-        return await self._call(self._load, run_id)  # type: ignore[no-any-return]
+    async def load_checkpoint(
+        self, run_id: str, *, unless_rev: str | None = None
+    ) -> tuple[Any, int, list[tuple[str, int, int]] | None] | str | None:
+        """The run's state (trace and shared state included), how many trace entries are
+        stored as rows, and its per-key rows; :data:`UNCHANGED` if its revision is ``unless_rev``."""
+        return await self._call(self._load, run_id, unless_rev)  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         """Close the connection and stop its worker thread; the store reopens on next use."""
@@ -164,12 +184,6 @@ class SQLitePersistence:
     def __repr__(self) -> str:
         return f"SQLitePersistence({str(self.path)!r})"
 
-    # -- worker-thread side -----------------------------------------------------------------
-    #
-    # One thread owns the connection. Jobs go in through a queue and results come back with
-    # call_soon_threadsafe: cheaper than run_in_executor's two chained futures per call, and
-    # each future carries its own loop, so the store serves several event loops in turn.
-
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         try:
             return await self._submit(fn, *args)
@@ -179,102 +193,7 @@ class SQLitePersistence:
                 f"damaged, or point POCKETMESH_DB_PATH at another file."
             ) from exc
 
-    def _submit(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        if self._thread is None:
-            with self._lock:
-                if self._thread is None:
-                    thread = threading.Thread(
-                        target=self._serve, args=(self._jobs,), name="pocketmesh-sqlite", daemon=True
-                    )
-                    thread.start()
-                    self._thread = thread
-        self._jobs.put((fn, args, loop, future))
-        return future
-
-    def _serve(self, jobs: queue.SimpleQueue[Job | None]) -> None:
-        while True:
-            job = jobs.get()
-            if job is None:
-                return
-            if job[0] != self._write:
-                self._run_one(job)
-                continue
-            # Writes queued behind this one (other runs' checkpoints) share its commit.
-            group = [job]
-            while True:
-                try:
-                    nxt = jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None or nxt[0] != self._write:
-                    self._commit_group(group)
-                    group = []
-                    if nxt is None:
-                        return
-                    self._run_one(nxt)
-                    break
-                group.append(nxt)
-            if group:
-                self._commit_group(group)
-
-    @staticmethod
-    def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-        if future.cancelled():
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
-
-    def _reply(self, job: Job, result: Any, error: BaseException | None) -> None:
-        try:
-            job[2].call_soon_threadsafe(self._settle, job[3], result, error)
-        except RuntimeError:
-            pass  # the caller's loop is closed: nobody is waiting any more
-
-    def _run_one(self, job: Job) -> None:
-        fn, args = job[0], job[1]
-        try:
-            result = fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting caller
-            self._reply(job, None, exc)
-        else:
-            self._reply(job, result, None)
-
-    def _commit_group(self, group: list[Job]) -> None:
-        if len(group) == 1:
-            self._run_one(group[0])
-            return
-        # Each job in its own savepoint: one job's failure fails only its caller. Callers hear
-        # back only after COMMIT, so a step is never reported saved before it is on disk.
-        errors: list[BaseException | None] = []
-        try:
-            conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for job in group:
-                    conn.execute("SAVEPOINT job")
-                    try:
-                        for sql, args in job[1][0]:
-                            conn.execute(sql, args)
-                    except sqlite3.Error as exc:
-                        conn.execute("ROLLBACK TO job")
-                        errors.append(exc)
-                    else:
-                        errors.append(None)
-                    conn.execute("RELEASE job")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-        except BaseException as exc:  # noqa: BLE001 - the whole group failed to commit
-            for job in group:
-                self._reply(job, None, exc)
-            return
-        for job, error in zip(group, errors):
-            self._reply(job, None, error)
+    # -- worker-thread side (the queue and commits: ConnectionWorker) --------------------------
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
@@ -333,14 +252,22 @@ class SQLitePersistence:
             conn.execute("ROLLBACK")
             raise
 
-    def _load(self, run_id: str) -> tuple[Any, int] | None:
+    def _load(self, run_id: str, unless_rev: str | None = None) -> Any:
         conn = self._connection()
         row = conn.execute("SELECT state FROM pocketmesh_runs WHERE run_id = ?", (run_id,)).fetchone()
         if row is None:
             return None
         state = json.loads(row[0])
+        if unless_rev is not None and isinstance(state, dict) and state.get("rev") == unless_rev:
+            return UNCHANGED
+        keys = None
+        if isinstance(state, dict) and state.pop(SHARED_ROWS_KEY, None):
+            rows = conn.execute(
+                "SELECT key, part, pos, value FROM pocketmesh_state WHERE run_id = ? ORDER BY pos, part", (run_id,)
+            )
+            state["shared"], keys = assemble_shared(rows)
         if not has_trace_rows(state):
-            return state, 0
+            return state, 0, keys
         count = state.pop(TRACE_ROWS_KEY)
         rows = conn.execute(
             "SELECT step, node, action, started_at, duration_ms FROM pocketmesh_trace "
@@ -348,7 +275,7 @@ class SQLitePersistence:
             (run_id, count),
         ).fetchall()
         state["trace"] = [list(r) for r in rows]
-        return state, count
+        return state, count, keys
 
     def _fetchone(self, sql: str, args: tuple[Any, ...]) -> Any:
         return self._connection().execute(sql, args).fetchone()

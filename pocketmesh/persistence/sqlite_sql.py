@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["APPEND_TRACE", "SCHEMA", "TRACE_TIMINGS", "UPSERT_RUN", "UPSERT_STEP"]
+__all__ = [
+    "APPEND_TRACE",
+    "DROP_KEY",
+    "DROP_STATE",
+    "PUT_KEY",
+    "RESET_KEY",
+    "SCHEMA",
+    "TRACE_TIMINGS",
+    "UPSERT_RUN",
+    "UPSERT_STEP",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pocketmesh_runs (
@@ -29,6 +39,14 @@ CREATE TABLE IF NOT EXISTS pocketmesh_trace (
     duration_ms REAL,
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS pocketmesh_state (
+    run_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    value TEXT NOT NULL,
+    PRIMARY KEY (run_id, key, part)
+);
 """
 
 TRACE_TIMINGS = ("started_at", "duration_ms")
@@ -43,6 +61,10 @@ UPSERT_STEP = (
     "INSERT OR REPLACE INTO pocketmesh_steps (run_id, step_id, node_name, result) "
     "VALUES (?, ?, ?, ?)"
 )
+PUT_KEY = "INSERT OR REPLACE INTO pocketmesh_state (run_id, key, part, pos, value) VALUES (?, ?, ?, ?, ?)"
+DROP_KEY = "DELETE FROM pocketmesh_state WHERE run_id = ? AND key = ?"
+RESET_KEY = "DELETE FROM pocketmesh_state WHERE run_id = ? AND key = ? AND part > 0"
+DROP_STATE = "DELETE FROM pocketmesh_state WHERE run_id = ?"
 APPEND_TRACE = (
     "INSERT OR REPLACE INTO pocketmesh_trace (run_id, seq, step, node, action, started_at, duration_ms) "
     "VALUES (?, ?, ?, ?, ?, ?, ?)"

@@ -14,6 +14,7 @@ class Statements:
             "runs": sql.Identifier(f"{prefix}_runs"),
             "steps": sql.Identifier(f"{prefix}_steps"),
             "trace": sql.Identifier(f"{prefix}_trace"),
+            "state": sql.Identifier(f"{prefix}_state"),
             "names": sql.Identifier(f"{prefix}_runs_by_name"),
             "json": sql.SQL(storage.upper()),
         }
@@ -62,6 +63,27 @@ class Statements:
                 "ADD COLUMN IF NOT EXISTS duration_ms FLOAT8; END IF; END $$"
             ).format(table=sql.Literal(f"{prefix}_trace"), **names),
         ]
+        self.schema.append(q(
+            "CREATE TABLE IF NOT EXISTS {state} ("
+            " run_id TEXT NOT NULL,"
+            " key TEXT NOT NULL,"
+            " part INTEGER NOT NULL,"
+            " pos INTEGER NOT NULL,"
+            " value {json} NOT NULL,"
+            " PRIMARY KEY (run_id, key, part))"
+        ))
+        # The shared state's rows: what a checkpoint drops (every row but the part 0 of the keys
+        # it writes when replacing all; dropped keys; the appended parts of keys written whole),
+        # then what it writes. The two never touch the same row.
+        self.drop_state = q(
+            "DELETE FROM {state} WHERE run_id = %s AND ((%s AND NOT (part = 0 AND key = ANY(%s::text[]))) "
+            "OR key = ANY(%s::text[]) OR (part > 0 AND key = ANY(%s::text[])))"
+        )
+        self.put_state = q(
+            "INSERT INTO {state} (run_id, key, part, pos, value) SELECT %s, k, p, o, v::{json} "
+            "FROM unnest(%s::text[], %s::integer[], %s::integer[], %s::text[]) AS u(k, p, o, v) "
+            "ON CONFLICT (run_id, key, part) DO UPDATE SET pos = excluded.pos, value = excluded.value"
+        )
         self.upsert_run = q(
             "INSERT INTO {runs} (run_id, state, params) VALUES (%s, %s::{json}, %s::{json}) "
             "ON CONFLICT (run_id) DO UPDATE SET state = excluded.state, "
@@ -78,25 +100,18 @@ class Statements:
             "ON CONFLICT (run_id, seq) DO UPDATE SET step = excluded.step, node = excluded.node, "
             "action = excluded.action, started_at = excluded.started_at, duration_ms = excluded.duration_ms"
         )
-        # One statement is one transaction: a step, its trace rows and the state land together.
-        self._checkpoints = {
-            (with_step, with_trace): sql.SQL("").join(
-                [
-                    *([sql.SQL("WITH step AS ("), self.upsert_step, sql.SQL(") ")] if with_step else []),
-                    *(
-                        [sql.SQL(", " if with_step else "WITH "), sql.SQL("trace AS ("),
-                         self.append_trace, sql.SQL(") ")]
-                        if with_trace else []
-                    ),
-                    self.upsert_run,
-                ]
-            )
-            for with_step in (False, True)
-            for with_trace in (False, True)
-        }
+        # One statement is one transaction: a step, its trace rows, the changed keys of the
+        # shared state and the record land together.
+        self._checkpoints: dict[tuple[bool, bool, bool], Any] = {}
+        self._sql = sql
+        # The rows only when the record's revision is not the one the caller has.
         self.load_run = q(
-            "SELECT r.state::text, (SELECT json_agg(json_build_array(t.seq, t.step, t.node, "
-            "t.action, t.started_at, t.duration_ms))::text FROM {trace} t WHERE t.run_id = r.run_id) "
+            "SELECT r.state::text, CASE WHEN (r.state::json ->> 'rev') = %s THEN NULL ELSE "
+            "(SELECT json_agg(json_build_array(t.seq, t.step, t.node, "
+            "t.action, t.started_at, t.duration_ms))::text FROM {trace} t WHERE t.run_id = r.run_id) END, "
+            "CASE WHEN (r.state::json ->> 'rev') = %s THEN NULL ELSE "
+            "(SELECT json_agg(json_build_array(s.key, s.part, s.pos, s.value::text) ORDER BY s.pos, s.part)::text "
+            "FROM {state} s WHERE s.run_id = r.run_id) END "
             "FROM {runs} r WHERE r.run_id = %s"
         )
         self.list_runs = q("SELECT run_id FROM {runs} ORDER BY seq")
@@ -111,10 +126,19 @@ class Statements:
         )
         self.delete_run = q(
             "WITH steps AS (DELETE FROM {steps} WHERE run_id = %s), "
-            "trace AS (DELETE FROM {trace} WHERE run_id = %s) "
+            "trace AS (DELETE FROM {trace} WHERE run_id = %s), "
+            "state AS (DELETE FROM {state} WHERE run_id = %s) "
             "DELETE FROM {runs} WHERE run_id = %s"
         )
 
-    def checkpoint(self, with_step: bool, with_trace: bool) -> Any:
-        """The one-statement checkpoint: optional step, optional trace rows, then the state."""
-        return self._checkpoints[with_step, with_trace]
+    def checkpoint(self, with_step: bool, with_trace: bool, with_state: bool) -> Any:
+        """The one-statement checkpoint: optional step, trace rows and state rows, then the record."""
+        query = self._checkpoints.get((with_step, with_trace, with_state))
+        if query is None:
+            sql = self._sql
+            parts = [(with_step, "step", self.upsert_step), (with_trace, "trace", self.append_trace),
+                     (with_state, "sdrop", self.drop_state), (with_state, "sput", self.put_state)]
+            ctes = [sql.SQL("{} AS (").format(sql.SQL(name)) + stmt + sql.SQL(")") for on, name, stmt in parts if on]
+            head = sql.SQL("WITH ") + sql.SQL(", ").join(ctes) + sql.SQL(" ") if ctes else sql.SQL("")
+            query = self._checkpoints[with_step, with_trace, with_state] = head + self.upsert_run
+        return query

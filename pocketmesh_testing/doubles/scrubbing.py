@@ -20,6 +20,7 @@ still replays: the live request is scrubbed the same way before it is looked up.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -51,7 +52,9 @@ _MIN_ECHO = 6
 _JSON_STRING_FIELD = re.compile(r'"((?:[^"\\]|\\.)*)"(\s*:\s*)"((?:[^"\\]|\\.)*)"')
 
 
+@functools.lru_cache(maxsize=4096)
 def _field_name(name: str) -> str:
+    # Cached: a cassette's bodies repeat the same few field names thousands of times.
     return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower().replace("-", "_")
 
 

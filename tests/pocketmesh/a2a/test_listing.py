@@ -99,10 +99,10 @@ class CountingStore:
         attribute = getattr(self.backend, name)
         if name in ("load_run", "load_checkpoint"):
 
-            async def load(run_id: str) -> Any:
+            async def load(run_id: str, **kwargs: Any) -> Any:
                 if run_id.startswith("a2a-task:"):
                     self.loads[run_id] += 1
-                return await attribute(run_id)
+                return await attribute(run_id, **kwargs)
 
             return load
         if name in ("list_runs", "list_runs_with_prefix"):

@@ -1,4 +1,4 @@
-"""``PocketMeshTaskStore``: binary task records, older JSON records, owners."""
+"""``PocketMeshTaskStore``: binary task records kept head and history apart, older records, owners."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ async def test_saved_task_reads_back_for_its_owner_only() -> None:
     await store.delete("t-1", context("bob"))
     assert await store.get("t-1", context("alice")) is not None
     record = await store.persistence.load_run(store.run_id_for("t-1", "alice"))
-    assert set(record) == {"owner", "taskProto"} and record["owner"] == "alice"
+    assert set(record) == {"owner", "rev", "shared"} and record["owner"] == "alice"
+    assert set(record["shared"]) == {"head", "history"}  # the task without its history, and the history
     assert store.run_id_for("t-1", "alice") == "a2a-task:alice:t-1"
     assert store.run_id_for("t-1", "a:b/c d") == "a2a-task:a%3Ab%2Fc%20d:t-1"  # one prefix per owner
     assert store.run_id_for("t-1") == "a2a-task::t-1"

@@ -54,11 +54,11 @@ class WatchedStore(InMemoryPersistence):
         super().__init__()
         self.on_task_read: Callable[[], None] | None = None
 
-    async def load_run(self, run_id: str) -> Any:
+    async def load_checkpoint(self, run_id: str, **kwargs: Any) -> Any:
         hook, self.on_task_read = (self.on_task_read, None) if run_id.startswith("a2a-task:") else (None, self.on_task_read)
         if hook is not None:
             hook()
-        return await super().load_run(run_id)
+        return await super().load_checkpoint(run_id, **kwargs)
 
 
 class Watch:

@@ -71,7 +71,7 @@ def drop_backend(store: Any) -> None:
         import psycopg
 
         with psycopg.connect(store.dsn, autocommit=True) as conn:
-            tables = ", ".join(f"{store.table_prefix}_{name}" for name in ("runs", "steps", "trace"))
+            tables = ", ".join(f"{store.table_prefix}_{name}" for name in ("runs", "steps", "trace", "state"))
             conn.execute(f"DROP TABLE IF EXISTS {tables}")
     elif hasattr(store, "index_key"):
         import redis
