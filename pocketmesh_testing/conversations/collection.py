@@ -88,6 +88,17 @@ def resolve_target(config: pytest.Config, scenario: Scenario) -> AgentTarget:
     return AgentTarget(spec, url, db if url else None)
 
 
+def skip_if_fake_llm_unreachable(target: AgentTarget, scripts_llm: bool) -> None:
+    """Skip a scenario that scripts fake LLM replies when it plays against a live agent that
+    was not started against the fake (``POCKETMESH_FAKE_LLM_PORT`` unset)."""
+    if target.url and scripts_llm and not os.environ.get(FAKE_LLM_PORT_ENV):
+        pytest.skip(
+            f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it "
+            f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
+            f"{FAKE_LLM_PORT_ENV}=PORT."
+        )
+
+
 @dataclass(frozen=True)
 class _Crash:
     path: str
@@ -169,12 +180,7 @@ class ScenarioItem(pytest.Item):
 
     def runtest(self) -> None:
         self.target = target = resolve_target(self.config, self.scenario)
-        if target.url and self.scenario.uses_fake_llm and not os.environ.get(FAKE_LLM_PORT_ENV):
-            pytest.skip(
-                f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it "
-                f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
-                f"{FAKE_LLM_PORT_ENV}=PORT."
-            )
+        skip_if_fake_llm_unreachable(target, self.scenario.uses_fake_llm)
         with project_imports(self.config.rootpath):  # what the agent imports while it runs, it finds
             asyncio.run(self._play(target))
 

@@ -33,6 +33,7 @@ from pocketmesh_testing.conversations.collection import (
     _relpath,
     load_flows,
     resolve_target,
+    skip_if_fake_llm_unreachable,
 )
 from pocketmesh_testing.conversations.format import ScenarioFormatError
 from pocketmesh_testing.conversations.loading import project_imports
@@ -177,12 +178,7 @@ class SimulationItem(pytest.Item):
 
     def runtest(self) -> None:
         self.target = target = resolve_target(self.config, self.spec)  # type: ignore[arg-type]
-        if target.url and self.spec.llm is not None and not os.environ.get(FAKE_LLM_PORT_ENV):
-            pytest.skip(
-                f"scripts fake LLM replies, which the live agent at {target.url} cannot see; play it "
-                f"in-process, or start the agent with OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 and set "
-                f"{FAKE_LLM_PORT_ENV}=PORT."
-            )
+        skip_if_fake_llm_unreachable(target, self.spec.llm is not None)
         with project_imports(self.config.rootpath):  # what the agent imports while it runs, it finds
             asyncio.run(self._play(target))
 

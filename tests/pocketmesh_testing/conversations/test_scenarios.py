@@ -375,3 +375,15 @@ def test_the_format_error_names_the_first_bad_entry(tmp_path: Path, text: str, f
     with pytest.raises(ScenarioFormatError) as caught:
         load_scenarios(path)
     assert caught.value.field == field, str(caught.value)
+
+
+def test_fake_llm_replies_against_a_live_agent_skip_saying_how_to_play_them(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The agent URL is never contacted: a live agent cannot see replies scripted in this
+    # process unless it was started against the fake LLM's port.
+    monkeypatch.delenv("POCKETMESH_FAKE_LLM_PORT", raising=False)
+    pytester.makefile(".yaml", **{"scenarios/llm_live": (SHIPPED / "llm_decision.yaml").read_text()})
+    result = pytester.runpytest_inprocess("scenarios", "-rs", "--pocketmesh-agent-url", "http://agent.invalid:9/", *PLUGIN)
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*scripts fake LLM replies, which the live agent at http://agent.invalid:9/ cannot see*POCKETMESH_FAKE_LLM_PORT=PORT*"])
