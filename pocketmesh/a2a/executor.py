@@ -49,7 +49,7 @@ from .redelivery import (
     unanswered,
 )
 from .replies import TurnReply, may_reply_with_message
-from .turn_state import Earlier, LastRecords, turn_shared
+from .turn_state import TURN_OPENED, Earlier, LastRecords, turn_shared
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -139,7 +139,9 @@ class PocketMeshAgentExecutor(AgentExecutor):
         # A working status per node is for whoever watches the stream; a blocking send only
         # returns the final task, and each status is one more task save, so it reads working
         # once, for whoever looks at the task meanwhile (GetTask, ListTasks).
-        streaming = context.call_context is not None and context.call_context.state.get("method") in _STREAMING_METHODS
+        state = context.call_context.state if context.call_context is not None else {}
+        streaming = state.get("method") in _STREAMING_METHODS
+        opened = task is not None and state.get(TURN_OPENED) == message.message_id
         if task is None:
             # A blocking send's new task starts out working: one save fewer than submitted, then working.
             status = TaskStatus(state=TaskState.TASK_STATE_SUBMITTED if streaming else TaskState.TASK_STATE_WORKING)
@@ -155,6 +157,10 @@ class PocketMeshAgentExecutor(AgentExecutor):
             resuming = context.call_context is not None and task_id == first_message_task_id(
                 resolve_user_scope(context.call_context), context_id, message.message_id
             )
+        elif opened:
+            # The request handler has put this message in the history and set the task working.
+            earlier = Earlier(task.history, None, held=len(task.history) - 1)
+            resuming = True
         else:
             status_message = task.status.message if task.status.HasField("message") else None
             earlier = Earlier(task.history, status_message)
@@ -190,14 +196,14 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 await self._answer(updater, record.status, record.shared, record.error, turn)
                 return
             noted = noted_unanswered(task)
-            open_turns = unanswered(task, message, record, noted)
+            open_turns = unanswered(earlier if opened else task.history if task is not None else (), message, record, noted)
             shared = turn_shared(record, task_id, context_id, skill_id, earlier, message, kept=record is not None and record is kept)
             if record is None:
                 record = RunRecord(run_id=task_id, shared=shared, flow=flow.name)
             events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
             if open_turns != noted:
                 await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
-            elif not streaming and task is not None:
+            elif not streaming and task is not None and not opened:
                 await updater.start_work()
             result = await self._run(flow, record, turn.hook(events.on_status_update if streaming else None), events)
         except RunLockLostError:

@@ -35,6 +35,7 @@ from a2a.types import (
     SendMessageRequest,
     Task,
     TaskState,
+    TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import (
     InvalidParamsError,
@@ -48,6 +49,7 @@ from .executor import message_skill, task_skill
 from .locks import TurnLocks, TurnLostError
 from .messages import MessageLimits, check_history, check_list_request, check_message
 from .redelivery import first_message_task_id
+from .turn_state import TURN_OPENED
 
 NEW_TASK_ID = "pocketmesh.new_task_id"
 """Key, in the call context's state, of the id the handler chose for a message's new task."""
@@ -235,6 +237,8 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
                 if task is not None and _already_answered(params, task):
                     turn.put(task)
                     return
+                if replace and task is not None and await self._open_turn(params, context, task):
+                    context.state[TURN_OPENED] = params.message.message_id
                 active_task, request_context = await self._setup_active_task(params, context)
                 turn.active_task = active_task
                 try:
@@ -252,6 +256,30 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             turn.put(error)
         finally:
             turn.put(_END)
+
+    async def _open_turn(self, params: SendMessageRequest, context: ServerCallContext, task: Task) -> bool:
+        """Record a blocking follow-up's turn as begun (message in the history, task working)
+        straight in the store, so GetTask and ListTasks read it working while the flow runs,
+        and tell the task's push receivers, without a working-status event: that event would
+        cost the SDK a copy of the whole task for the one subscriber, who waits for the final
+        task anyway. A message asked to be answered at once, or one the task has already seen,
+        goes the usual way."""
+        open_turn = getattr(self.task_store, "open_turn", None)
+        message = params.message
+        if (
+            open_turn is None
+            or params.configuration.return_immediately
+            or task.status.state not in INTERRUPTED_TASK_STATES
+            or has_message(task, message.message_id)
+        ):
+            return False
+        status = await open_turn(task.id, message, context)
+        if status is None:
+            return False
+        if self._push_sender is not None:
+            event = TaskStatusUpdateEvent(task_id=task.id, context_id=task.context_id, status=status)
+            await self._push_sender.send_notification(task.id, event)
+        return True
 
     async def _prepare(self, params: SendMessageRequest, context: ServerCallContext, task_id: str) -> Task | None:
         """The caller's task the message continues, read under its turn (``None``: a new task)."""

@@ -10,7 +10,7 @@ it did not.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from a2a.types import Message, Role, Task
 
@@ -63,10 +63,11 @@ def noted_unanswered(task: Task | None) -> list[str]:
     return [v.string_value for v in value.list_value.values if v.WhichOneof("kind") == "string_value"]
 
 
-def unanswered(task: Task | None, message: Message, record: RunRecord | None, noted: list[str]) -> list[str]:
-    """The task's unanswered messages, with the last one the task took if its turn stopped
-    before the run applied it (the run record names another) and this message is another."""
-    last = None if task is None else next((m for m in reversed(task.history) if m.role == Role.ROLE_USER), None)
+def unanswered(history: Sequence[Message], message: Message, record: RunRecord | None, noted: list[str]) -> list[str]:
+    """The task's unanswered messages, with the last one the task took (in ``history``, its
+    messages before this turn) if its turn stopped before the run applied it (the run record
+    names another) and this message is another."""
+    last = next((m for m in reversed(history) if m.role == Role.ROLE_USER), None)
     if last is None or last.message_id == message.message_id or last.message_id in noted:
         return noted
     incoming = record.shared.get(keys.INCOMING_MESSAGE) if record is not None else None

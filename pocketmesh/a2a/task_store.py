@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from a2a.server.context import ServerCallContext
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.server.tasks import TaskStore
-from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task
+from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task, TaskState, TaskStatus
 from a2a.utils.errors import InvalidParamsError
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -89,6 +89,51 @@ class PocketMeshTaskStore(TaskStore):
             await save(run_id, meta, "{}", None, [], pending, rev=rev)
             kept.saved(task, appended, rev)
             self._keep(run_id, kept)
+
+    async def open_turn(self, task_id: str, message: Message, context: ServerCallContext) -> TaskStatus | None:
+        """Record that ``message``'s turn has begun, as the SDK records it on the turn's first
+        event: the status message, then ``message``, appended to the history, the task working.
+
+        Written from this store's current copy of the task, appending two history entries and
+        replacing the head, with no task copied. Returns the task's new status; ``None``
+        (nothing written) when the store has no current copy of the task or the backend lacks
+        per-key writes: the caller then lets an event record it.
+        """
+        owner = self._owner_of(context)
+        run_id = self.run_id_for(task_id, owner)
+        save = getattr(self.persistence, "save_checkpoint", None)
+        async with self._locks.hold(task_id):
+            kept = self._kept.get(run_id)
+            if save is None or kept is None or not kept.parts or not await self._current(run_id, kept):
+                return None
+            task = kept.task
+            moved: list[Message] = []
+            if task.status.HasField("message"):
+                reply = Message()
+                reply.CopyFrom(task.status.message)
+                moved.append(reply)
+            moved.append(message)
+            head = Task()
+            for field, value in task.ListFields():
+                if field.name != "history":
+                    _copy_field(head, field, value)
+            head.status.ClearField("message")
+            head.status.state = TaskState.TASK_STATE_WORKING
+            head.status.timestamp.GetCurrentTime()
+            pending = Pending(False)
+            pending.puts.append(("head", kept.positions["head"], f'"{_b64(head.SerializeToString())}"'))
+            items = ",".join(f'"{_history_field(m)}"' for m in moved)
+            pending.appends.append(("history", kept.positions["history"], kept.parts, f"[{items}]"))
+            rev = new_revision()
+            meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
+            await save(run_id, meta, "{}", None, [], pending, rev=rev)
+            kept.rev = rev
+            kept.parts += 1
+            kept.history_bytes += sum(m.ByteSize() for m in moved)
+            task.history.extend(moved)
+            task.status.CopyFrom(head.status)
+            self._kept.move_to_end(run_id)
+            return head.status
 
     async def peek(self, task_id: str, context: ServerCallContext) -> tuple[Task, int] | None:
         """The task and its history's size in bytes, for reading only: the store's own copy

@@ -25,6 +25,10 @@ from . import keys
 from .convert import message_to_dict
 from .parts import first_text
 
+TURN_OPENED = "pocketmesh.turn_opened"
+"""Call-context state: the id of the message whose turn the request handler has recorded as
+begun in the task store (the message appended to the history, the task working)."""
+
 DEFAULT_KEPT = 512
 """Records :class:`LastRecords` keeps (the least recently used goes first)."""
 
@@ -85,10 +89,12 @@ class Earlier(Sequence[Message]):
     """A task's messages before the incoming one: its history, then its status message (if
     any), read in place rather than copied into a list."""
 
-    def __init__(self, history: Sequence[Message], status_message: Message | None) -> None:
+    def __init__(self, history: Sequence[Message], status_message: Message | None, *, held: int | None = None) -> None:
+        # ``held``: how many of ``history``'s messages count (the rest came with this turn).
         self._history = history
+        self._held = len(history) if held is None else held
         self._extra = status_message
-        self._len = len(history) + (status_message is not None)
+        self._len = self._held + (status_message is not None)
 
     def __len__(self) -> int:
         return self._len
@@ -107,10 +113,12 @@ class Earlier(Sequence[Message]):
             index += self._len
         if not 0 <= index < self._len:
             raise IndexError(index)
-        return self._history[index] if index < len(self._history) else self._extra  # type: ignore[return-value]
+        return self._history[index] if index < self._held else self._extra  # type: ignore[return-value]
 
     def __iter__(self) -> Iterator[Message]:
-        yield from self._history
+        history = self._history
+        for i in range(self._held):
+            yield history[i]
         if self._extra is not None:
             yield self._extra
 

@@ -71,7 +71,7 @@ async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediatel
         else:
             listed = await call(rpc("ListTasks", {}))
             running_id = listed["tasks"][0]["id"]
-        running = await call(rpc("GetTask", {"id": running_id}))
+        running = await call(rpc("GetTask", {"id": running_id, "historyLength": 10}))
         listed = await call(rpc("ListTasks", {}))
         after_older = await call(rpc("ListTasks", {"statusTimestampAfter": running["status"]["timestamp"]}))
         working = await call(rpc("ListTasks", {"status": "TASK_STATE_WORKING"}))
@@ -81,6 +81,9 @@ async def test_a_task_run_by_send_message_reads_working_and_is_listed(immediatel
 
     assert running_id == (earlier["id"] if earlier else running_id)
     assert running["status"]["state"] == "TASK_STATE_WORKING"
+    # The running turn's message is in the history already, after the answer to the one before.
+    texts = [m["parts"][0]["text"] for m in running["history"]]
+    assert texts == (["earlier", "done: earlier", "hold"] if follow_up else ["hold"])
     assert running["status"]["timestamp"] >= older["status"]["timestamp"]
     assert [t["id"] for t in listed["tasks"]][:2] == [running_id, older["id"]]  # newest status first
     assert [t["id"] for t in after_older["tasks"]] == [running_id]

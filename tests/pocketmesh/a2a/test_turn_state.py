@@ -134,3 +134,24 @@ async def test_a_task_another_store_changed_is_read_afresh() -> None:
     peeked = await mine.peek("t", context())
     assert peeked is not None and peeked[0] == task_with(4)
     assert peeked[1] == sum(m.ByteSize() for m in task_with(4).history)
+
+
+async def test_a_blocking_follow_up_writes_its_task_twice_begun_and_answered() -> None:
+    store = Watched(InMemoryPersistence())
+    async with in_process({"tally": Flow(Tally())}, persistence=store) as served:
+        task_id = (await send(served, "one"))["id"]
+        task_run = PocketMeshTaskStore.run_id_for(task_id)
+        for text in ("two", "three"):
+            before = [w for w in store.writes if w[0] == task_run]
+            await send(served, text, task_id)
+            turn = [w for w in store.writes if w[0] == task_run][len(before):]
+            # Begun: the last answer and this message appended, the head (working) replaced;
+            # answered: the head again. No separate write for the message, none for "working".
+            assert turn == [(task_run, ["head"], ["history"]), (task_run, ["head"], [])]
+    task = await PocketMeshTaskStore(store.inner).get(task_id, context())  # read from the rows
+    assert task is not None and [(m.role, m.parts[0].text) for m in task.history] == [
+        (Role.ROLE_USER, "one"), (Role.ROLE_AGENT, "turn 1: one"), (Role.ROLE_USER, "two"),
+        (Role.ROLE_AGENT, "turn 2: two"), (Role.ROLE_USER, "three"),
+    ]
+    assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+    assert task.status.message.parts[0].text == "turn 3: three"
