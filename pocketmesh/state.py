@@ -125,10 +125,18 @@ class TrackedState(dict):  # type: ignore[type-arg]
         self.update(other)
         return self
 
-    def settle(self) -> None:
-        """Start afresh once everything touched is saved (:attr:`before` keeps what was)."""
-        self.before |= self.touched
-        self.touched = set()
+    def settle(self, *, between_steps: bool = False) -> None:
+        """Start afresh once everything touched is saved (:attr:`before` keeps what was).
+
+        ``between_steps``: the run goes on, and a list or dict read earlier in it may still
+        be changed in place through a reference a node kept, so those keys stay touched.
+        """
+        touched = self.touched
+        self.before |= touched
+        if between_steps:
+            self.touched = {k for k in touched if dict.get(self, k).__class__ not in _SCALARS}
+        else:
+            self.touched = set()
 
     def append_items(self, key: str, items: Iterable[Any]) -> None:
         """Append ``items`` to the list at ``key`` (created if absent), so that the next
@@ -187,9 +195,14 @@ class StateImage:
             keys = list(shared.touched)  # type: ignore[attr-defined]
             appended = shared.appended  # type: ignore[attr-defined]
         else:
-            # A state this image has not followed: compare every key by identity (values
-            # loaded into this image and not handed out since are the stored ones).
-            keys = [k for k in dict.keys(shared) if (e := entries.get(k)) is None or e[0] is not dict.__getitem__(shared, k)]
+            # A state this image has not followed: compare every key by identity. A list or
+            # dict that is the stored object may have been changed in place since it was
+            # handed out (a resumed run's state is built from the loaded values): write it.
+            keys = [
+                k
+                for k, v in dict.items(shared)
+                if (e := entries.get(k)) is None or e[0] is not v or v.__class__ not in _SCALARS
+            ]
             keys += [k for k in entries if k not in shared]
             appended = {}
         puts, values, resets = pending.puts, pending.values, pending.resets
@@ -249,7 +262,7 @@ class StateImage:
             self.owner = shared  # type: ignore[assignment]
             self.synced = True
             if settle:
-                shared.settle()  # type: ignore[attr-defined]
+                shared.settle(between_steps=True)  # type: ignore[attr-defined]
 
 
 _MISSING = object()

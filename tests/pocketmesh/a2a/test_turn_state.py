@@ -95,6 +95,44 @@ async def test_servers_sharing_a_store_take_turns_of_one_task(tmp_path: Any) -> 
     await store.close()
 
 
+class Stage(A2ABaseNode):
+    """Puts this turn's text beside the notes list it reads, for the next step."""
+
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        shared["pending"] = {"notes": shared.setdefault("notes", []), "text": shared["input"]}
+        return "default"
+
+
+class File(A2ABaseNode):
+    """Appends the staged text to the notes list through the staged reference alone."""
+
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        pending = shared["pending"]
+        pending["notes"].append(pending.pop("text"))
+        self.set_final_response_parts(shared, [self.create_text_part(f"{len(pending['notes'])} notes")])
+        return "input-required"
+
+
+def filing_flow() -> Flow:
+    stage, file = Stage(), File()
+    stage >> file
+    file - "input-required" >> stage
+    return Flow(stage)
+
+
+async def test_a_turn_changing_a_list_an_earlier_step_read_is_seen_by_the_other_server(tmp_path: Any) -> None:
+    store = SQLitePersistence(tmp_path / "shared.sqlite")
+    async with in_process({"notes": filing_flow()}, persistence=store) as first, \
+            in_process({"notes": filing_flow()}, persistence=store) as second:
+        task_id = (await send(first, "a"))["id"]
+        replies = [(await send(served, text, task_id))["status"]["message"]["parts"][0]["text"]
+                   for served, text in ((second, "b"), (first, "c"), (second, "d"))]
+    assert replies == ["2 notes", "3 notes", "4 notes"]
+    record = await store.load_run(task_id)
+    assert record["shared"]["notes"] == ["a", "b", "c", "d"]
+    await store.close()
+
+
 def context() -> ServerCallContext:
     return ServerCallContext()
 

@@ -178,3 +178,66 @@ async def test_the_same_value_again_writes_nothing(fast: Persistence) -> None:
     assert final["puts"] == []
     record = await load_run_record(fast, "r")
     assert record is not None and str(record.shared["zero"]) == "-0.0"
+
+
+class Open(BaseNode):
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        shared["notes"] = ["a"]
+        shared["meta"] = {"seen": 0}
+        return "input-required"
+
+
+class Note(BaseNode):
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        shared["notes"].append(shared["input"])
+        shared["meta"]["seen"] += 1
+        return "input-required"  # a pause: no save after this step's own checkpoint
+
+
+async def test_values_changed_in_place_by_the_first_step_after_resume_are_saved(fast: Persistence) -> None:
+    opening, note = Open(), Note()
+    opening - "input-required" >> note
+    note - "input-required" >> note
+    flow = Flow(opening)
+    await flow.run({}, run_id="r", persistence=fast)
+    result = await flow.resume("r", {"input": "b"}, persistence=fast)
+    assert result.shared == {"notes": ["a", "b"], "meta": {"seen": 1}, "input": "b"}
+    record = await load_run_record(fast, "r")
+    assert record is not None and record.shared == result.shared
+
+
+class Pick(BaseNode):
+    """Keeps a reference to a list it read and points another key into the state."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kept: list[Any] = []
+
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        self.kept = shared["log"]
+        shared["current"] = shared["orders"][-1]
+        return "default"
+
+
+class Work(BaseNode):
+    """Changes both lists through what the step before kept, reading neither key."""
+
+    def __init__(self, pick: Pick) -> None:
+        super().__init__()
+        self.pick = pick
+
+    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+        self.pick.kept.append("worked")
+        shared["current"]["done"] = True
+        return "complete"
+
+
+async def test_values_changed_through_a_reference_taken_in_an_earlier_step_are_saved(fast: Persistence) -> None:
+    pick = Pick()
+    pick >> Work(pick)
+    state = {"log": [], "orders": [{"id": 1, "done": False}]}
+    result = await Flow(pick).run(state, run_id="r", persistence=fast)
+    expected = {"log": ["worked"], "orders": [{"id": 1, "done": True}], "current": {"id": 1, "done": True}}
+    assert result.shared == expected
+    record = await load_run_record(fast, "r")
+    assert record is not None and record.shared == expected
