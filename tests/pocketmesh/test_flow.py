@@ -73,6 +73,23 @@ async def test_params_merge_flow_then_node_then_run() -> None:
     assert seen[0]["both"] == "run"
 
 
+async def test_a_flows_own_prepare_and_finalize_take_the_run_params_over_its_own() -> None:
+    seen: list[tuple[str, Any]] = []
+
+    class Peeking(Flow):
+        async def prepare(self, shared, params):  # type: ignore[override]
+            seen.append((f"{self.name}.prepare", params.get("both")))
+
+        async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            seen.append((f"{self.name}.finalize", params.get("both")))
+
+    inner = Peeking(BaseNode(name="Leaf"), name="Inner").set_params({"both": "sub-flow"})
+    outer = Peeking(inner, name="Outer").set_params({"both": "flow"})
+    await outer.run(params={"both": "run"})
+    assert seen == [("Outer.prepare", "run"), ("Inner.prepare", "run"),
+                    ("Inner.finalize", "run"), ("Outer.finalize", "run")]
+
+
 async def test_routing_follows_actions() -> None:
     start = Recorder(name="Start").set_params({"action": "left"})
     left, right = Recorder(name="Left"), Recorder(name="Right")

@@ -80,6 +80,44 @@ async def test_a_sqlite_turn_waits_for_another_process_holding_it(tmp_path: Path
         holder.communicate()
 
 
+POCKETMESH_HOLDER = """
+import asyncio, sys
+from pocketmesh.a2a.locks import FileRunLocks
+
+async def main():
+    async with FileRunLocks(sys.argv[1]).run_lock("task-1"):
+        print("held", flush=True)
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    print("released", flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_two_processes_taking_the_sqlite_turn_lock_exclude_each_other(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite.locks"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", POCKETMESH_HOLDER, str(path)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2],
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        lock = FileRunLocks(path)
+        # The other process holds the turn through the same code: this one must not get it too.
+        with pytest.raises(RunLockTimeoutError, match="task-1"):
+            async with lock.run_lock("task-1", timeout=0.1):
+                pass
+        assert holder.stdin is not None
+        holder.stdin.write("let go\n")
+        holder.stdin.flush()
+        assert holder.stdout.readline().strip() == "released"
+        async with lock.run_lock("task-1", timeout=10):
+            pass
+    finally:
+        holder.kill()
+        holder.communicate()
+
+
 async def test_turns_are_reentrant_within_a_turn_and_exclusive_between_turns() -> None:
     turns = TurnLocks(InMemoryPersistence())
     order: list[str] = []

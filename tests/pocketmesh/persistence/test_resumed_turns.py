@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pocketmesh import BaseNode, Flow, FlowStepper, Persistence, load_run_record
+import pytest
+
+from pocketmesh import BaseNode, Flow, FlowStepper, Persistence, StepLimitError, load_run_record
 
 
 class Seen(BaseNode):
@@ -106,3 +108,16 @@ async def test_one_turn_over_the_budget_still_hits_the_limit(backend: Persistenc
     result = await chatty(max_steps=Turn.LOOPS - 1).run({}, run_id="long", persistence=backend)
     assert result.status == "failed"
     assert "max_steps=3" in str(result.error)
+
+
+async def test_a_stepper_on_a_store_counts_its_steps_across_loads_and_hits_the_limit(backend: Persistence) -> None:
+    # Each step loads the run afresh: the count since the last input must come back with it.
+    stepper = FlowStepper(chatty(max_steps=Turn.LOOPS - 1), persistence=backend, shared={})
+    ran = 0
+    with pytest.raises(StepLimitError, match="max_steps=3"):
+        for _ in range(3 * Turn.LOOPS):
+            await stepper.step()
+            ran += 1
+    assert ran == Turn.LOOPS - 1
+    record = await load_run_record(backend, stepper.run_id)
+    assert record is not None and record.status == "failed"

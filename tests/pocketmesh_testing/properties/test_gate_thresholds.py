@@ -136,3 +136,29 @@ def test_code_coverage_by_default_measures_the_project_not_its_tests_and_names_t
     report = (tmp_path / "gate.md").read_text()
     assert "Code coverage: **58.3%** (minimum 60%)" in report
     assert "| `pricing/discounts.py` | 8 | 4 | 50.0% | 5-7, 11 |\n| `pricing/__init__.py` | 4 | 1 | 75.0% | 4 |" in report
+
+
+THIRDS = '''
+def price(quantity):
+    if quantity > 10:
+        return quantity * 9
+    return quantity * 10
+
+
+def refund(quantity):
+    return -price(quantity)
+'''
+"""Six statements; the tests run four of them: 66.67% line coverage, which rounds up to 67%."""
+
+
+def test_a_coverage_a_fraction_under_the_minimum_fails_though_it_rounds_up_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    project(tmp_path, expected=30)
+    (tmp_path / "pricing" / "__init__.py").write_text(textwrap.dedent(THIRDS))
+    status = run_gate("--min-code-coverage", "66.7")
+    out = capsys.readouterr().out
+    assert "1 passed" in out
+    assert status == 1, out
+    assert "FAIL: code coverage 66.7% is under --min-code-coverage=66.7; " in out
