@@ -131,7 +131,7 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
     lines.append(f"{'flow edge coverage':<32} {taken:>4}/{wired:<4} {edge_pct:>7.1f}%  (minimum {args.min_edge_coverage:g}%)")
     if edge_pct < args.min_edge_coverage:
         ok = False
-        lines.append(f"FAIL: flow edge coverage {edge_pct:.1f}% is under --min-edge-coverage={args.min_edge_coverage:g}; "
+        lines.append(f"FAIL: flow edge coverage {_under(edge_pct, args.min_edge_coverage)}% is under --min-edge-coverage={args.min_edge_coverage:g}; "
                      f"add property tests or scenarios that take the untested edges and run the flows that never ran, "
                      f"listed above.")
     code = data.get("code")
@@ -140,7 +140,7 @@ def render(data: dict[str, Any], args: argparse.Namespace) -> tuple[str, bool]:
         lines.extend(terminal_lines(data.get("code_files", [])))
         if args.min_code_coverage is not None and code < args.min_code_coverage:
             ok = False
-            lines.append(f"FAIL: code coverage {code:.1f}% is under --min-code-coverage={args.min_code_coverage:g}; "
+            lines.append(f"FAIL: code coverage {_under(code, args.min_code_coverage)}% is under --min-code-coverage={args.min_code_coverage:g}; "
                          f"the least covered files are listed above.")
     tests = data.get("tests", {})
     lines.append("tests: " + ", ".join(f"{v} {k}" for k, v in sorted(tests.items())) if tests else "tests: none ran")
@@ -278,3 +278,12 @@ def pytest_runtestloop(session: pytest.Session) -> Any:
                 "failures": _failures}
         Path(target).write_text(json.dumps(data), encoding="utf-8")
     return result
+
+
+def _under(value: float, minimum: float) -> str:
+    """``value`` with as many decimals as it takes to read below ``minimum`` (66.67, not 66.7)."""
+    for places in range(1, 6):
+        text = f"{value:.{places}f}"
+        if float(text) < minimum:
+            return text
+    return f"{value}"

@@ -161,4 +161,4 @@ def test_a_coverage_a_fraction_under_the_minimum_fails_though_it_rounds_up_to_it
     out = capsys.readouterr().out
     assert "1 passed" in out
     assert status == 1, out
-    assert "FAIL: code coverage 66.7% is under --min-code-coverage=66.7; " in out
+    assert "FAIL: code coverage 66.67% is under --min-code-coverage=66.7; " in out
