@@ -270,7 +270,6 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             open_turn is None
             or params.configuration.return_immediately
             or task.status.state not in INTERRUPTED_TASK_STATES
-            or has_message(task, message.message_id)
         ):
             return False
         status = await open_turn(task.id, message, context)
