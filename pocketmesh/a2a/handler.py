@@ -272,7 +272,8 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             or task.status.state not in INTERRUPTED_TASK_STATES
         ):
             return False
-        status = await open_turn(task.id, message, context)
+        # The task was read with peek under this turn, which no other process can write.
+        status = await open_turn(task.id, message, context, checked=getattr(self.task_store, "peek", None) is not None)
         if status is None:
             return False
         if self._push_sender is not None:

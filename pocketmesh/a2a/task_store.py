@@ -90,7 +90,9 @@ class PocketMeshTaskStore(TaskStore):
             kept.saved(task, appended, rev)
             self._keep(run_id, kept)
 
-    async def open_turn(self, task_id: str, message: Message, context: ServerCallContext) -> TaskStatus | None:
+    async def open_turn(
+        self, task_id: str, message: Message, context: ServerCallContext, *, checked: bool = False
+    ) -> TaskStatus | None:
         """Record that ``message``'s turn has begun, as the SDK records it on the turn's first
         event: the status message, then ``message``, appended to the history, the task working.
 
@@ -98,7 +100,9 @@ class PocketMeshTaskStore(TaskStore):
         replacing the head, with no task copied. Returns the task's new status; ``None``
         (nothing written) when the store has no current copy of the task, the backend lacks
         per-key writes, or the task already has the message (a redelivery): the caller then
-        lets an event record it.
+        lets an event record it. ``checked``: the caller holds the task's turn and has just
+        read it with :meth:`peek`, so the store's copy is known to be current (no other
+        process writes a task while its turn is held): no second revision check.
         """
         owner = self._owner_of(context)
         run_id = self.run_id_for(task_id, owner)
@@ -107,7 +111,7 @@ class PocketMeshTaskStore(TaskStore):
             kept = self._kept.get(run_id)
             if save is None or kept is None or not kept.parts or kept.has_message(message.message_id):
                 return None
-            if not await self._current(run_id, kept):
+            if not checked and not await self._current(run_id, kept):
                 return None
             task = kept.task
             moved: list[Message] = []
