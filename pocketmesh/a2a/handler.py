@@ -270,10 +270,10 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             open_turn is None
             or params.configuration.return_immediately
             or task.status.state not in INTERRUPTED_TASK_STATES
-            or has_message(task, message.message_id)
         ):
             return False
-        status = await open_turn(task.id, message, context)
+        # The task was read with peek under this turn, which no other process can write.
+        status = await open_turn(task.id, message, context, checked=getattr(self.task_store, "peek", None) is not None)
         if status is None:
             return False
         if self._push_sender is not None:

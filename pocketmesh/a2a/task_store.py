@@ -90,21 +90,28 @@ class PocketMeshTaskStore(TaskStore):
             kept.saved(task, appended, rev)
             self._keep(run_id, kept)
 
-    async def open_turn(self, task_id: str, message: Message, context: ServerCallContext) -> TaskStatus | None:
+    async def open_turn(
+        self, task_id: str, message: Message, context: ServerCallContext, *, checked: bool = False
+    ) -> TaskStatus | None:
         """Record that ``message``'s turn has begun, as the SDK records it on the turn's first
         event: the status message, then ``message``, appended to the history, the task working.
 
         Written from this store's current copy of the task, appending two history entries and
         replacing the head, with no task copied. Returns the task's new status; ``None``
-        (nothing written) when the store has no current copy of the task or the backend lacks
-        per-key writes: the caller then lets an event record it.
+        (nothing written) when the store has no current copy of the task, the backend lacks
+        per-key writes, or the task already has the message (a redelivery): the caller then
+        lets an event record it. ``checked``: the caller holds the task's turn and has just
+        read it with :meth:`peek`, so the store's copy is known to be current (no other
+        process writes a task while its turn is held): no second revision check.
         """
         owner = self._owner_of(context)
         run_id = self.run_id_for(task_id, owner)
         save = getattr(self.persistence, "save_checkpoint", None)
         async with self._locks.hold(task_id):
             kept = self._kept.get(run_id)
-            if save is None or kept is None or not kept.parts or not await self._current(run_id, kept):
+            if save is None or kept is None or not kept.parts or kept.has_message(message.message_id):
+                return None
+            if not checked and not await self._current(run_id, kept):
                 return None
             task = kept.task
             moved: list[Message] = []
@@ -132,6 +139,8 @@ class PocketMeshTaskStore(TaskStore):
             kept.history_bytes += sum(m.ByteSize() for m in moved)
             task.history.extend(moved)
             task.status.CopyFrom(head.status)
+            if kept.ids is not None:
+                kept.ids.update(m.message_id for m in moved)
             self._kept.move_to_end(run_id)
             return head.status
 
@@ -231,7 +240,7 @@ class _Kept:
     ``head`` (the task without its history) and its ``history`` (each message as a ``Task``
     history field), both base64, in per-key rows, the history in ``parts`` appended pieces."""
 
-    __slots__ = ("history_bytes", "owner", "parts", "positions", "rev", "task")
+    __slots__ = ("history_bytes", "ids", "owner", "parts", "positions", "rev", "task")
 
     def __init__(self, owner: str) -> None:
         self.owner = owner
@@ -241,6 +250,17 @@ class _Kept:
         self.parts = 0
         """Stored pieces of the history row (0: nothing stored yet)."""
         self.positions = {"head": 0, "history": 1}
+        self.ids: set[str] | None = None
+        """The ids of the history's messages, once asked for (kept up to date from then on)."""
+
+    def has_message(self, message_id: str) -> bool:
+        """Whether the task has received message ``message_id`` (in its history or status)."""
+        task = self.task
+        if task.status.HasField("message") and task.status.message.message_id == message_id:
+            return True
+        if self.ids is None:
+            self.ids = {m.message_id for m in task.history}
+        return message_id in self.ids
 
     @classmethod
     def loaded(cls, owner: str, record: dict[str, Any], rows: Any, task: Task) -> _Kept:
@@ -288,11 +308,14 @@ class _Kept:
         self.rev = rev
         if not appended:
             self.parts = 1
+            self.ids = None
             saved.CopyFrom(task)
             self.history_bytes = history_bytes(task)
             return
         new = history[held:]
         if new:
+            if self.ids is not None:
+                self.ids.update(m.message_id for m in new)
             self.parts += 1
             self.history_bytes += sum(m.ByteSize() for m in new)
         if count <= _SMALL:

@@ -193,3 +193,28 @@ async def test_a_blocking_follow_up_writes_its_task_twice_begun_and_answered() -
     ]
     assert task.status.state == TaskState.TASK_STATE_INPUT_REQUIRED
     assert task.status.message.parts[0].text == "turn 3: three"
+
+
+async def test_a_follow_up_sent_again_is_answered_from_the_task_not_run_again() -> None:
+    store = Watched(InMemoryPersistence())
+    async with in_process({"tally": Flow(Tally())}, persistence=store) as served:
+
+        async def send_id(text: str, message_id: str, task_id: str | None = None, method: str = "message/send") -> Any:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method,
+                    "params": {"message": text_message(text, task_id=task_id, message_id=message_id)}}
+            response = await served.post(body)
+            return response.json()["result"] if method == "message/send" else response.text
+
+        task_id = (await send_id("one", "m-1"))["id"]
+        for n in (2, 3, 4, 5):
+            # Turn 3 streams: its message reaches the history through the SDK's events.
+            await send_id(f"msg {n}", f"m-{n}", task_id, "message/stream" if n == 3 else "message/send")
+        writes = len(store.writes)
+        # Old messages (their answers long in the history) and the last one (its answer the
+        # task's status): none runs a turn, none changes the task.
+        for again in ("m-2", "m-3", "m-5"):
+            answer = await send_id("again", again, task_id)
+            assert answer["status"]["message"]["parts"][0]["text"] == "turn 5: msg 5"
+        assert len(store.writes) == writes
+        fresh = await send_id("six", "m-6", task_id)
+    assert fresh["status"]["message"]["parts"][0]["text"] == "turn 6: six"
