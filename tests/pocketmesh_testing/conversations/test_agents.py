@@ -77,9 +77,19 @@ async def test_a_persistence_given_to_a2a_agent_holds_the_runs(a2a_agent: Any) -
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return _free_ports(1)[0]
+
+
+def _free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports (probed together, so no two are the same)."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for sock in socks:
+            sock.bind(("127.0.0.1", 0))
+        return [int(sock.getsockname()[1]) for sock in socks]
+    finally:
+        for sock in socks:
+            sock.close()
 
 
 async def test_remote_agent_talks_to_a_live_server_through_its_card(remote_agent: Any) -> None:
@@ -108,7 +118,7 @@ async def test_remote_agent_talks_to_a_live_server_through_its_card(remote_agent
 
 @pytest.mark.parametrize("transport", [None, "JSONRPC", "HTTP+JSON", "GRPC"])
 async def test_remote_agent_talks_over_the_transport_asked_for(remote_agent: Any, transport: str | None) -> None:
-    port, grpc_port = _free_port(), _free_port()
+    port, grpc_port = _free_ports(2)
     card = generate_agent_card(name="greeter", url=f"http://127.0.0.1:{port}/a2a", skills=["greeting"])
     app = create_a2a_app(greeting.flows, agent_card=card, persistence=InMemoryPersistence(), grpc_port=grpc_port)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
