@@ -44,6 +44,7 @@ from .locks import TurnLocks
 from .redelivery import (
     UNANSWERED,
     applied,
+    cut_short,
     first_message_task_id,
     noted_unanswered,
     unanswered,
@@ -195,12 +196,17 @@ class PocketMeshAgentExecutor(AgentExecutor):
                 logger.info("message %s already applied to run %s; answering from the run record", message.message_id, task_id)
                 await self._answer(updater, record.status, record.shared, record.error, turn)
                 return
+            events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
+            if record is not None and cut_short(record, message):
+                finished = await self._finish_cut_short(flow, record, message, updater, turn, events)
+                if finished is None:
+                    return
+                record = finished
             noted = noted_unanswered(task)
             open_turns = unanswered(earlier if opened else task.history if task is not None else (), message, record, noted)
             shared = turn_shared(record, task_id, context_id, skill_id, earlier, message, kept=record is not None and record is kept)
             if record is None:
                 record = RunRecord(run_id=task_id, shared=shared, flow=flow.name)
-            events = _RunEvents(updater, {a.artifact_id for a in task.artifacts} if task else set())
             if open_turns != noted:
                 await updater.update_status(TaskState.TASK_STATE_WORKING, metadata={UNANSWERED: open_turns})
             elif not streaming and task is not None and not opened:
@@ -267,6 +273,28 @@ class PocketMeshAgentExecutor(AgentExecutor):
         result = await run_record(flow, record, self.persistence, on_status_update=on_status, on_artifact=events.on_artifact)
         self.last_records.keep(record)
         return result
+
+    async def _finish_cut_short(
+        self, flow: BaseNode, record: RunRecord, message: Message, updater: TaskUpdater, turn: TurnReply, events: _RunEvents
+    ) -> RunRecord | None:
+        """Finish the turn the run was in when its server stopped, before ``message`` (another
+        message) gets a turn of its own: that turn's answer goes into the task as a working
+        status, and the run, paused again, is returned to take ``message``. If the finished
+        turn ends the run, the task is answered with how it ended (``None`` returned)."""
+        logger.info(
+            "run %s: finishing the turn cut short by a server stop before message %s", record.run_id, message.message_id,
+            extra={"run_id": record.run_id},
+        )
+        result = await self._run(flow, record, None, events)
+        if result.status == "input-required":
+            self.last_records.take(record.run_id)
+            await updater.update_status(TaskState.TASK_STATE_WORKING, message=self._reply(updater, record.shared))
+            return record
+        failure = None
+        if result.error is not None:
+            failure = {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
+        await self._answer(updater, result.status, result.shared, failure, turn)
+        return None
 
     async def _answer_repeat(self, context: RequestContext, task: Task, queue: EventQueue) -> None:
         # A blocking send answers with the task as stored once this returns; a stream needs

@@ -17,7 +17,7 @@ from a2a.types import Message, Role, Task
 from ..runs import RunRecord
 from . import keys
 
-__all__ = ["UNANSWERED", "applied", "first_message_task_id", "noted_unanswered", "unanswered"]
+__all__ = ["UNANSWERED", "applied", "cut_short", "first_message_task_id", "noted_unanswered", "unanswered"]
 
 _FIRST_MESSAGE_IDS = uuid.UUID("5b0c3f52-6f1e-4a8e-9a59-0d3b2f1c7e41")
 
@@ -43,6 +43,18 @@ def applied(record: RunRecord, message: Message) -> bool:
         record.status != "running"
         and isinstance(incoming, Mapping)
         and incoming.get("messageId") == message.message_id
+    )
+
+
+def cut_short(record: RunRecord, message: Message) -> bool:
+    """Whether the run stopped in the middle of the turn of another message than ``message``
+    (its server died mid-turn and the client sent something new instead of that message again)."""
+    incoming = record.shared.get(keys.INCOMING_MESSAGE)
+    return (
+        record.status == "running"
+        and isinstance(incoming, Mapping)
+        and bool(incoming.get("messageId"))
+        and incoming.get("messageId") != message.message_id
     )
 
 
