@@ -5,13 +5,14 @@ store's in-memory copy of what the backend holds."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Sequence
 from typing import Any
 
-from a2a.types import Message, Task
+from a2a.types import Message, Task, TaskState
 
 from ..state import Pending
 
-__all__ = ["KeptTask", "b64", "copy_field", "history_bytes", "history_field"]
+__all__ = ["KeptTask", "b64", "copy_field", "head_of", "history_bytes", "history_field"]
 
 
 class KeptTask:
@@ -59,26 +60,58 @@ class KeptTask:
         message id), else all of it. Also whether the history was appended to."""
         saved, history = self.task, task.history
         held, count = len(saved.history), len(history)
-        head = Task()
-        if count <= SMALL:
-            head.CopyFrom(task)
-            del head.history[:]
-        else:
-            for field, value in task.ListFields():
-                if field.name != "history":
-                    copy_field(head, field, value)
         pending = Pending(self.parts == 0)
-        pending.puts.append(("head", self.positions["head"], f'"{b64(head.SerializeToString())}"'))
-        position = self.positions["history"]
+        self._put_head(pending, head_of(task))
         if self.parts and held <= count and (held == 0 or history[held - 1].message_id == saved.history[held - 1].message_id):
             if count > held:
-                items = ",".join(f'"{history_field(m)}"' for m in history[held:])
-                pending.appends.append(("history", position, self.parts, f"[{items}]"))
+                self._append_history(pending, history[held:])
             return pending, True
         if self.parts > 1:
             pending.resets.append(("history", self.parts))
-        pending.puts.append(("history", position, "[" + ",".join(f'"{history_field(m)}"' for m in history) + "]"))
+        pending.puts.append(("history", self.positions["history"], "[" + ",".join(f'"{history_field(m)}"' for m in history) + "]"))
         return pending, False
+
+    def begin_turn(self, message: Message) -> tuple[Pending, Task, list[Message]]:
+        """What to write so the backend holds the task with ``message``'s turn begun, as the
+        SDK records it on a turn's first event: the status message, then ``message``,
+        appended to the history, the task working. Returns the write, the new head and the
+        messages appended, for :meth:`turn_begun` once written (no task copied)."""
+        task = self.task
+        moved: list[Message] = []
+        if task.status.HasField("message"):
+            reply = Message()
+            reply.CopyFrom(task.status.message)
+            moved.append(reply)
+        moved.append(message)
+        head = head_of(task)
+        head.status.ClearField("message")
+        head.status.state = TaskState.TASK_STATE_WORKING
+        head.status.timestamp.GetCurrentTime()
+        pending = Pending(False)
+        self._put_head(pending, head)
+        self._append_history(pending, moved)
+        return pending, head, moved
+
+    def turn_begun(self, head: Task, moved: list[Message], rev: str) -> None:
+        """Record that the backend holds what :meth:`begin_turn` wrote."""
+        self.rev = rev
+        self._took(moved)
+        self.task.history.extend(moved)
+        self.task.status.CopyFrom(head.status)
+
+    def _put_head(self, pending: Pending, head: Task) -> None:
+        pending.puts.append(("head", self.positions["head"], f'"{b64(head.SerializeToString())}"'))
+
+    def _append_history(self, pending: Pending, messages: Sequence[Message]) -> None:
+        items = ",".join(f'"{history_field(m)}"' for m in messages)
+        pending.appends.append(("history", self.positions["history"], self.parts, f"[{items}]"))
+
+    def _took(self, new: Sequence[Message]) -> None:
+        """Count ``new``, appended to the stored history as one more piece."""
+        if self.ids is not None:
+            self.ids.update(m.message_id for m in new)
+        self.parts += 1
+        self.history_bytes += sum(m.ByteSize() for m in new)
 
     def saved(self, task: Task, appended: bool, rev: str) -> None:
         """Record that the backend holds ``task`` now (as :meth:`writes` wrote it)."""
@@ -93,10 +126,7 @@ class KeptTask:
             return
         new = history[held:]
         if new:
-            if self.ids is not None:
-                self.ids.update(m.message_id for m in new)
-            self.parts += 1
-            self.history_bytes += sum(m.ByteSize() for m in new)
+            self._took(new)
         if count <= SMALL:
             saved.CopyFrom(task)
             return
@@ -112,6 +142,19 @@ class KeptTask:
 
 SMALL = 16
 """Up to this many history messages, copying a whole task costs less than copying its parts."""
+
+
+def head_of(task: Task) -> Task:
+    """``task`` without its history."""
+    head = Task()
+    if len(task.history) <= SMALL:
+        head.CopyFrom(task)
+        del head.history[:]
+    else:
+        for field, value in task.ListFields():
+            if field.name != "history":
+                copy_field(head, field, value)
+    return head
 
 
 def history_field(message: Message) -> str:

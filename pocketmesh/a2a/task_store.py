@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from a2a.server.context import ServerCallContext
 from a2a.server.owner_resolver import OwnerResolver, resolve_user_scope
 from a2a.server.tasks import TaskStore
-from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task, TaskState, TaskStatus
+from a2a.types import ListTasksRequest, ListTasksResponse, Message, Task, TaskStatus
 from a2a.utils.errors import InvalidParamsError
 from google.protobuf.json_format import ParseDict
 from google.protobuf.message import DecodeError
@@ -21,10 +21,9 @@ from google.protobuf.message import DecodeError
 from ..errors import PersistenceError
 from ..persistence.base import SHARED_ROWS_KEY, UNCHANGED
 from ..runs import new_revision
-from ..state import Pending
 from . import keys
 from .locks import KeyedLocks
-from .task_rows import KeptTask, b64, copy_field, history_bytes, history_field
+from .task_rows import KeptTask, history_bytes
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -86,8 +85,7 @@ class PocketMeshTaskStore(TaskStore):
             kept = self._kept.pop(run_id, None) or KeptTask(owner)
             pending, appended = kept.writes(task)
             rev = new_revision()
-            meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
-            await save(run_id, meta, "{}", None, [], pending, rev=rev)
+            await save(run_id, _meta(owner, rev), "{}", None, [], pending, rev=rev)
             kept.saved(task, appended, rev)
             self._keep(run_id, kept)
 
@@ -114,34 +112,10 @@ class PocketMeshTaskStore(TaskStore):
                 return None
             if not checked and not await self._current(run_id, kept):
                 return None
-            task = kept.task
-            moved: list[Message] = []
-            if task.status.HasField("message"):
-                reply = Message()
-                reply.CopyFrom(task.status.message)
-                moved.append(reply)
-            moved.append(message)
-            head = Task()
-            for field, value in task.ListFields():
-                if field.name != "history":
-                    copy_field(head, field, value)
-            head.status.ClearField("message")
-            head.status.state = TaskState.TASK_STATE_WORKING
-            head.status.timestamp.GetCurrentTime()
-            pending = Pending(False)
-            pending.puts.append(("head", kept.positions["head"], f'"{b64(head.SerializeToString())}"'))
-            items = ",".join(f'"{history_field(m)}"' for m in moved)
-            pending.appends.append(("history", kept.positions["history"], kept.parts, f"[{items}]"))
+            pending, head, moved = kept.begin_turn(message)
             rev = new_revision()
-            meta = f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
-            await save(run_id, meta, "{}", None, [], pending, rev=rev)
-            kept.rev = rev
-            kept.parts += 1
-            kept.history_bytes += sum(m.ByteSize() for m in moved)
-            task.history.extend(moved)
-            task.status.CopyFrom(head.status)
-            if kept.ids is not None:
-                kept.ids.update(m.message_id for m in moved)
+            await save(run_id, _meta(owner, rev), "{}", None, [], pending, rev=rev)
+            kept.turn_begun(head, moved, rev)
             self._kept.move_to_end(run_id)
             return head.status
 
@@ -270,3 +244,8 @@ def _page_start(token: str) -> int:
             f"nextPageToken of the previous page, or none for the first page."
         )
     return int(token)
+
+
+def _meta(owner: str, rev: str) -> str:
+    """The JSON record beside a task's per-key rows: its owner and revision."""
+    return f'{{"owner":{json.dumps(owner)},"rev":"{rev}","{SHARED_ROWS_KEY}":true}}'
