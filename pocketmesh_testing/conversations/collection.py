@@ -88,6 +88,17 @@ def resolve_target(config: pytest.Config, scenario: Scenario) -> AgentTarget:
     return AgentTarget(spec, url, db if url else None)
 
 
+def live_agent(target: AgentTarget) -> Agent:
+    """The agent served at ``target.url``, reading shared state from ``target.db`` if named."""
+    assert target.url is not None
+    persistence = None
+    if target.db:
+        from pocketmesh import SQLitePersistence
+
+        persistence = SQLitePersistence(target.db)
+    return remote_agent(target.url, persistence=persistence)
+
+
 def skip_if_fake_llm_unreachable(target: AgentTarget, scripts_llm: bool) -> None:
     """Skip a scenario that scripts fake LLM replies when it plays against a live agent that
     was not started against the fake (``POCKETMESH_FAKE_LLM_PORT`` unset)."""
@@ -216,12 +227,7 @@ class ScenarioItem(pytest.Item):
 
     def _agent(self, target: AgentTarget) -> Agent:
         if target.url:
-            persistence = None
-            if target.db:
-                from pocketmesh import SQLitePersistence
-
-                persistence = SQLitePersistence(target.db)
-            return remote_agent(target.url, persistence=persistence)
+            return live_agent(target)
         assert target.spec is not None
         return a2a_agent(load_agent(target.spec, self.config.rootpath, self.path, self.scenario.agent_line))
 

@@ -25,12 +25,13 @@ from typing import Any
 import pytest
 
 from pocketmesh_testing.conversations import format as scenario_format
-from pocketmesh_testing.conversations.agents import Agent, a2a_agent, remote_agent
+from pocketmesh_testing.conversations.agents import Agent, a2a_agent
 from pocketmesh_testing.conversations.collection import (
     AgentTarget,
     ScenarioFailureRepr,
     ScenarioFile,
     _relpath,
+    live_agent,
     load_flows,
     resolve_target,
     skip_if_fake_llm_unreachable,
@@ -215,12 +216,7 @@ class SimulationItem(pytest.Item):
 
     def _agent(self, target: AgentTarget) -> Agent:
         if target.url:
-            persistence = None
-            if target.db:
-                from pocketmesh import SQLitePersistence
-
-                persistence = SQLitePersistence(target.db)
-            return remote_agent(target.url, persistence=persistence)
+            return live_agent(target)
         assert target.spec is not None
         return a2a_agent(load_flows(target.spec, self.config.rootpath))
 
