@@ -224,9 +224,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
             failure = {"type": type(error).__name__, "message": str(error), "id": error_id}
             await updater.failed(self._agent_text(updater, self._failure_text(failure)))
             return
-        failure = None
-        if result.error is not None:
-            failure = {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
+        failure = _failure_of(result)
         if message.message_id in open_turns:
             # This message's turn, stopped before, has run now: a repeat of it gets the task.
             answered_now = [m for m in open_turns if m != message.message_id]
@@ -290,10 +288,7 @@ class PocketMeshAgentExecutor(AgentExecutor):
             self.last_records.take(record.run_id)
             await updater.update_status(TaskState.TASK_STATE_WORKING, message=self._reply(updater, record.shared))
             return record
-        failure = None
-        if result.error is not None:
-            failure = {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
-        await self._answer(updater, result.status, result.shared, failure, turn)
+        await self._answer(updater, result.status, result.shared, _failure_of(result), turn)
         return None
 
     async def _answer_repeat(self, context: RequestContext, task: Task, queue: EventQueue) -> None:
@@ -313,6 +308,13 @@ class PocketMeshAgentExecutor(AgentExecutor):
     @staticmethod
     def _agent_text(updater: TaskUpdater, text: str) -> Message:
         return updater.new_agent_message([part_from_dict({"kind": "text", "text": text})])
+
+
+def _failure_of(result: Any) -> dict[str, Any] | None:
+    """How a run failed (type, message, error id), as its record keeps it; ``None`` if it did not."""
+    if result.error is None:
+        return None
+    return {"type": type(result.error).__name__, "message": str(result.error), "id": result.error_id}
 
 
 class _RunEvents:
