@@ -272,8 +272,9 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
             or task.status.state not in INTERRUPTED_TASK_STATES
         ):
             return False
-        # The task was read with peek under this turn, which no other process can write.
-        status = await open_turn(task.id, message, context, checked=getattr(self.task_store, "peek", None) is not None)
+        # The task was just read with the store's peek (_read_task) under this turn, which no
+        # other process can write meanwhile.
+        status = await open_turn(task.id, message, context, checked=True)
         if status is None:
             return False
         if self._push_sender is not None:
