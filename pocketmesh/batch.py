@@ -185,7 +185,7 @@ class Lane(RunContext):
 
     def __init__(self, parent: RunContext, set_params: Params) -> None:
         # Deliberately not RunContext.__init__: a lane owns only its frames and prefix.
-        self.root = parent.root
+        self._root = parent.root
         self.flow = parent.flow
         self.record = parent.record
         self.persistence = parent.persistence
@@ -200,6 +200,10 @@ class Lane(RunContext):
         # Everything a lane does not own (failure origins, timing, spans, the save lock, the
         # event loop) is the run's: read it from the root context.
         return getattr(self.root, name)
+
+    @property
+    def root(self) -> RunContext:
+        return self._root
 
     @property  # type: ignore[override]
     def budget(self) -> int | None:

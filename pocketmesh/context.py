@@ -59,7 +59,6 @@ class RunContext:
         self.on_status_update = on_status_update
         self.on_artifact = on_artifact
         self.budget = budget
-        self.root = self
         self.run_limit = flow.max_steps
         self.leaves = 0
         """Leaf nodes this context ran (its share of the steps, when batch passes run in parallel)."""
@@ -75,6 +74,13 @@ class RunContext:
         self.epoch = time.time() - _clock()
         self.debug = debug_enabled()
         self.spans: Spans | None = None
+        # Nothing runs between the last step and the end's save: that save writes the step too.
+        self.end_saves_last_step = self.last_step_unsaved = False
+
+    @property
+    def root(self) -> RunContext:
+        """The run's own context (a batch lane's is the run's); not an attribute: a cycle."""
+        return self
 
     @property
     def run_id(self) -> str:
@@ -181,7 +187,10 @@ class RunContext:
                     nxt = route(node, node_id, action)
                 frame.last, frame.node = action, (None if nxt is None else ids[nxt])
                 if persisted:
-                    await self.checkpoint("running")
+                    if nxt is None and self.end_saves_last_step and len(self.frames) == 1 and self.root is self:
+                        self.last_step_unsaved = True  # the end's save writes it (see _finish)
+                    else:
+                        await self.checkpoint("running")
                 node = nxt
         except (Paused, OutOfBudget):
             # A stopped run keeps its frames: they are where it continues (and a BatchFlow
@@ -324,10 +333,8 @@ class RunContext:
         if self.persistence is None:
             return
         last = self.last_step
-        step = None if last is None else (str(last.step), last.node, {"action": last.action})
-        # Parallel batch passes may be inside a node while another pass saves: the keys they
-        # touched stay touched until no node runs.
-        await save_run_record(self.persistence, self.record, step, between_steps=self.root.save_lock is None)
+        # Parallel batch passes may be mid-node while another saves: their keys stay touched.
+        await save_run_record(self.persistence, self.record, None if last is None else last.step_row(), between_steps=self.root.save_lock is None)
 
     async def status(self, node: str, state: StatusState, message: str, item: int | None = None) -> None:
         if self.on_status_update is not None:
@@ -340,8 +347,7 @@ class RunContext:
         """Tell the status hook that item ``index`` of a batch starts (``node``: the running leaf)."""
         if node is None:
             node = self.qualify(self.frames[-1].node or "")
-        shown = repr(item)
-        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        shown = text if len(text := repr(item)) <= 80 else text[:77] + "..."
         await self.status(node, "working", f"{node}: item {index + 1} of {total}: {shown}", index)
 
     def notify(self, update: StatusUpdate) -> Awaitable[Any] | None:

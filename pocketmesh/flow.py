@@ -249,6 +249,8 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
     """Drive the run and turn how it ended into a :class:`RunResult` (and a saved status)."""
     record = ctx.record
     error: BaseException | None = None
+    cls = ctx.flow.__class__
+    ctx.end_saves_last_step = cls.finalize is Flow.finalize and cls._run_graph is Flow._run_graph
     try:
         action: Action | None = await ctx.drive()
         status = "completed"
@@ -268,7 +270,7 @@ async def _finish(ctx: RunContext, *, raise_errors: bool) -> RunResult:
         record.status = status
         record.position = []
         if ctx.persistence is not None:
-            await save_run_record(ctx.persistence, record)
+            await save_run_record(ctx.persistence, record, ctx.last_step.step_row() if ctx.last_step_unsaved else None)  # type: ignore[union-attr]
     result = RunResult(
         run_id=record.run_id,
         status=status,  # type: ignore[arg-type]

@@ -80,6 +80,10 @@ class TraceStep:
         """The step as stored in a run record: ``[step, node, action, started_at, duration_ms]``."""
         return [self.step, self.node, self.action, self.started_at, self.duration_ms]
 
+    def step_row(self) -> tuple[str, str, dict[str, Any]]:
+        """The step as a backend's step row stores it: ``(step id, node, {"action": ...})``."""
+        return (str(self.step), self.node, {"action": self.action})
+
 
 @dataclass
 class RunResult:

@@ -50,7 +50,7 @@ from .redelivery import (
     unanswered,
 )
 from .replies import TurnReply, may_reply_with_message
-from .turn_state import TURN_OPENED, Earlier, LastRecords, turn_shared
+from .turn_state import NEW_TASK_ID, TURN_OPENED, Earlier, LastRecords, turn_shared
 
 if TYPE_CHECKING:
     from ..persistence.base import Persistence
@@ -155,8 +155,10 @@ class PocketMeshAgentExecutor(AgentExecutor):
             )
             earlier: Sequence[Message] = []
             # A random new id has no run yet; a derived one may, if this message came before.
-            resuming = context.call_context is not None and task_id == first_message_task_id(
-                resolve_user_scope(context.call_context), context_id, message.message_id
+            resuming = (
+                context.call_context is not None
+                and state.get(NEW_TASK_ID) != task_id
+                and task_id == first_message_task_id(resolve_user_scope(context.call_context), context_id, message.message_id)
             )
         elif opened:
             # The request handler has put this message in the history and set the task working.

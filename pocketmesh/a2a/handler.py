@@ -49,10 +49,7 @@ from .executor import message_skill, task_skill
 from .locks import TurnLocks, TurnLostError
 from .messages import MessageLimits, check_history, check_list_request, check_message
 from .redelivery import first_message_task_id
-from .turn_state import TURN_OPENED
-
-NEW_TASK_ID = "pocketmesh.new_task_id"
-"""Key, in the call context's state, of the id the handler chose for a message's new task."""
+from .turn_state import NEW_TASK_ID, TURN_OPENED
 
 
 def has_message(task: Task, message_id: str) -> bool:

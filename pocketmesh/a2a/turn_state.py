@@ -29,6 +29,10 @@ TURN_OPENED = "pocketmesh.turn_opened"
 """Call-context state: the id of the message whose turn the request handler has recorded as
 begun in the task store (the message appended to the history, the task working)."""
 
+NEW_TASK_ID = "pocketmesh.new_task_id"
+"""Call-context state: the id the request handler made up for a message's new task (no run
+can have it yet)."""
+
 DEFAULT_KEPT = 512
 """Records :class:`LastRecords` keeps (the least recently used goes first)."""
 

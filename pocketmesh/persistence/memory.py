@@ -20,13 +20,16 @@ class InMemoryPersistence:
 
     A run's shared state is kept key by key (a checkpoint replaces only the keys that
     changed), and its steps and trace in packed arrays: a step costs a few dozen bytes, no more
-    than a SQLite file grows by.
+    than a SQLite file grows by. What a run leaves behind is mostly strings, tuples and a few
+    arrays, so a store holding many runs adds little for the garbage collector to walk.
     """
 
     def __init__(self) -> None:
         self._runs: dict[str, str] = {}
         self._params: dict[str, str] = {}
-        self._shared: dict[str, dict[str, list[Any]]] = {}
+        self._shared: dict[str, dict[str, tuple[Any, ...] | list[Any]]] = {}
+        """run id -> key -> (position, JSON text, appended JSON arrays...): a tuple (which the
+        garbage collector stops tracking) until the key is first appended to, then a list."""
         self._journals: dict[str, _Journal] = {}
         self._revs: dict[str, str] = {}
 
@@ -117,9 +120,12 @@ class InMemoryPersistence:
             for key, _parts in shared.drops:
                 stored.pop(key, None)
             for key, pos, text in shared.puts:
-                stored[key] = [pos, text]
+                stored[key] = (pos, text)
             for key, _pos, _part, text in shared.appends:
-                stored[key].append(text)
+                entry = stored[key]
+                if entry.__class__ is tuple:
+                    entry = stored[key] = list(entry)
+                entry.append(text)  # type: ignore[union-attr]
         self._runs[run_id] = state_json
         self._params[run_id] = params_json
         if rev is None:
@@ -135,20 +141,22 @@ class InMemoryPersistence:
 
 
 class _Journal:
-    """A run's steps and trace, packed: numbers in arrays, repeated strings (node ids,
-    actions, step results) once each in a table."""
+    """A run's steps and trace, packed: numbers in three arrays (a row of each per entry),
+    repeated strings (node ids, actions, step results) once each in a table."""
 
-    __slots__ = ("words", "index", "t_step", "t_node", "t_action", "t_started", "t_duration",
-                 "s_id", "s_node", "s_result", "odd_ids")
+    __slots__ = ("words", "index", "trace_ints", "trace_times", "step_ints", "odd_ids")
 
     def __init__(self) -> None:
         self.words: list[Any] = [None]
         self.index: dict[Any, int] = {None: 0}
-        self.t_step, self.t_node, self.t_action = array("q"), array("I"), array("I")
-        self.t_started, self.t_duration = array("d"), array("d")
-        self.s_id, self.s_node, self.s_result = array("q"), array("I"), array("I")
-        self.odd_ids: dict[int, str] = {}
-        """Step ids that are not plain decimal numbers, by position."""
+        self.trace_ints = array("q")
+        """Per trace entry: step, node word, action word."""
+        self.trace_times = array("d")
+        """Per trace entry: started at, duration (NaN for none)."""
+        self.step_ints = array("q")
+        """Per step: its id (-1: see ``odd_ids``), node word, result word."""
+        self.odd_ids: dict[int, str] | None = None
+        """Step ids that are not plain decimal numbers, by step position."""
 
     def word(self, value: Any) -> int:
         number = self.index.get(value)
@@ -159,33 +167,35 @@ class _Journal:
 
     def add_step(self, step_id: str, node: str, result_json: str) -> None:
         if step_id.isascii() and step_id.isdigit() and str(int(step_id)) == step_id and len(step_id) < 18:
-            self.s_id.append(int(step_id))
+            number = int(step_id)
         else:
-            self.odd_ids[len(self.s_id)] = step_id
-            self.s_id.append(-1)
-        self.s_node.append(self.word(node))
-        self.s_result.append(self.word(result_json))
+            if self.odd_ids is None:
+                self.odd_ids = {}
+            self.odd_ids[len(self.step_ints) // 3] = step_id
+            number = -1
+        self.step_ints.extend((number, self.word(node), self.word(result_json)))
 
     def steps(self) -> dict[str, Any]:
-        words, odd = self.words, self.odd_ids
+        words, odd, ints = self.words, self.odd_ids or {}, self.step_ints
         out: dict[str, Any] = {}
-        for i, (step, node, result) in enumerate(zip(self.s_id, self.s_node, self.s_result)):
+        for i in range(len(ints) // 3):
+            step, node, result = ints[3 * i:3 * i + 3]
             out[f"{words[node]}-{odd.get(i, step)}"] = json.loads(words[result])
         return out
 
     def set_trace(self, seq: int, step: int, node: str, action: Any, started: Any = None, duration: Any = None) -> None:
-        if seq < len(self.t_step):
-            for column in (self.t_step, self.t_node, self.t_action, self.t_started, self.t_duration):
-                del column[seq:]
-        self.t_step.append(step)
-        self.t_node.append(self.word(node))
-        self.t_action.append(self.word(action))
-        self.t_started.append(_NAN if started is None else started)
-        self.t_duration.append(_NAN if duration is None else duration)
+        if 3 * seq < len(self.trace_ints):
+            del self.trace_ints[3 * seq:]
+            del self.trace_times[2 * seq:]
+        self.trace_ints.extend((step, self.word(node), self.word(action)))
+        self.trace_times.extend((_NAN if started is None else started, _NAN if duration is None else duration))
 
     def trace(self, count: int) -> list[list[Any]]:
-        words = self.words
-        rows = zip(self.t_step[:count], self.t_node[:count], self.t_action[:count],
-                   self.t_started[:count], self.t_duration[:count])
-        return [[step, words[node], words[action], None if started != started else started,
-                 None if duration != duration else duration] for step, node, action, started, duration in rows]
+        words, ints, times = self.words, self.trace_ints, self.trace_times
+        rows = []
+        for i in range(min(count, len(ints) // 3)):
+            step, node, action = ints[3 * i:3 * i + 3]
+            started, duration = times[2 * i], times[2 * i + 1]
+            rows.append([step, words[node], words[action], None if started != started else started,
+                         None if duration != duration else duration])
+        return rows

@@ -170,8 +170,12 @@ async def test_a_crash_after_every_step_resumes_to_the_same_state(backend: Persi
         with pytest.raises(PersistenceError, match="killed after save"):
             await ten_step_flow().run({}, run_id=run_id, persistence=crashing)
         record = await load_run_record(backend, run_id)
-        assert record is not None and record.status == "running"
-        assert len(record.trace) == crash_after
+        assert record is not None and len(record.trace) == crash_after
+        if crash_after == 10:
+            # The last step is saved with the run's end: one save, nothing left to resume.
+            assert record.status == "completed" and record.shared == reference.shared
+            continue
+        assert record.status == "running"
         resumed = await ten_step_flow().run(None, run_id=run_id, persistence=backend)
         assert resumed.status == "completed"
         assert resumed.shared == reference.shared
