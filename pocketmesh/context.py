@@ -187,7 +187,7 @@ class RunContext:
                     nxt = route(node, node_id, action)
                 frame.last, frame.node = action, (None if nxt is None else ids[nxt])
                 if persisted:
-                    if nxt is None and self.end_saves_last_step and len(self.frames) == 1 and self.root is self:
+                    if nxt is None and self.end_saves_last_step and len(self.frames) == 1 and self.root is self and self._pending_artifacts is None:
                         self.last_step_unsaved = True  # the end's save writes it (see _finish)
                     else:
                         await self.checkpoint("running")

@@ -3,6 +3,7 @@ flow runs code of its own after that step: then the step is saved before that co
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -118,3 +119,25 @@ async def test_a_failing_last_step_is_not_written_as_done(backend: Persistence) 
     record = await load_run_record(backend, "r")
     assert record is not None and record.status == "failed"
     await assert_steps(backend, ["Count-1", "Count-2", "Count-3"])  # Boom's step never finished
+
+
+async def test_a_last_step_with_artifacts_still_on_their_way_is_saved_before_they_arrive(backend: Persistence) -> None:
+    # The end's save waits for the artifact hooks; the last step must not wait with it.
+    seen: list[int] = []
+
+    class Emit(BaseNode):
+        async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            self.emit_artifact({"name": "report"})
+            return "complete"
+
+    async def deliver(artifact: Any) -> None:
+        for _ in range(200):  # give the run a chance to save the step while this is under way
+            record = await load_run_record(backend, "r")
+            if record is not None and len(record.trace) == 1:
+                break
+            await asyncio.sleep(0.005)
+        seen.append(0 if record is None else len(record.trace))
+
+    result = await Flow(Emit()).run({}, run_id="r", persistence=backend, on_artifact=deliver)
+    assert result.status == "completed"
+    assert seen == [1]
