@@ -18,6 +18,7 @@ from pocketmesh import (
     StatusUpdate,
 )
 from pocketmesh.errors import BatchItemsError
+from tests.pocketmesh.backends import PassThrough
 from tests.pocketmesh.conftest import steps
 
 
@@ -340,11 +341,11 @@ async def test_flow_execute_called_directly_says_how_to_run_a_flow() -> None:
 async def test_parallel_passes_never_save_at_the_same_time() -> None:
     """A backend need not cope with two saves of one run at once: they come one by one."""
 
-    class Watching:
+    class Watching(PassThrough):
         """A user backend (the five methods only) that notes overlapping saves."""
 
         def __init__(self) -> None:
-            self.inner = InMemoryPersistence()
+            super().__init__(InMemoryPersistence())
             self.active = self.peak = self.saves = 0
 
         async def save_run(self, run_id: str, state: Any, params: Any) -> None:
@@ -355,18 +356,6 @@ async def test_parallel_passes_never_save_at_the_same_time() -> None:
                 await asyncio.sleep(0)
             await self.inner.save_run(run_id, state, params)
             self.active -= 1
-
-        async def load_run(self, run_id: str) -> Any:
-            return await self.inner.load_run(run_id)
-
-        async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
-            await self.inner.save_step(run_id, step_id, node_name, result)
-
-        async def list_runs(self) -> list[str]:
-            return await self.inner.list_runs()
-
-        async def delete_run(self, run_id: str) -> None:
-            await self.inner.delete_run(run_id)
 
     store = Watching()
     gauge = {"active": 0, "peak": 0}

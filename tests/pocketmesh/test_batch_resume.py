@@ -24,6 +24,7 @@ from pocketmesh import (
     load_run_record,
 )
 from tests.pocketmesh import batch_job
+from tests.pocketmesh.backends import DiesAfterSave
 
 JOB = Path(batch_job.__file__)
 EVERY_NODE = Counter({(node, n): 1 for node in ("Read", "Write") for n in range(batch_job.SETS)})
@@ -124,31 +125,6 @@ class Killed(Exception):
     """Stands for the process dying right after a save."""
 
 
-class DiesAfterSave:
-    """A five-method backend over ``inner`` that dies after its N-th ``save_run``."""
-
-    def __init__(self, inner: InMemoryPersistence, after: int) -> None:
-        self.inner, self.after, self.saves = inner, after, 0
-
-    async def save_run(self, run_id: str, state: Any, params: Any) -> None:
-        await self.inner.save_run(run_id, state, params)
-        self.saves += 1
-        if self.saves == self.after:
-            raise Killed(f"died after save {self.saves}")
-
-    async def load_run(self, run_id: str) -> Any:
-        return await self.inner.load_run(run_id)
-
-    async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
-        await self.inner.save_step(run_id, step_id, node_name, result)
-
-    async def list_runs(self) -> list[str]:
-        return await self.inner.list_runs()
-
-    async def delete_run(self, run_id: str) -> None:
-        await self.inner.delete_run(run_id)
-
-
 def nested_batches(ran: Counter[tuple[str, int, int]], parallel: bool) -> Flow:
     """Outer sets o=0..2, each running an inner BatchFlow over i=0..1 of A -> B."""
 
@@ -179,7 +155,7 @@ async def test_a_crash_after_any_save_inside_nested_batches_resumes_without_reru
         ran: Counter[tuple[str, int, int]] = Counter()
         store = InMemoryPersistence()
         try:
-            finished = await nested_batches(ran, parallel).run({}, run_id="r", persistence=DiesAfterSave(store, after))
+            finished = await nested_batches(ran, parallel).run({}, run_id="r", persistence=DiesAfterSave(store, after, Killed))
         except PersistenceError as error:
             assert isinstance(error.__cause__, Killed)
         else:

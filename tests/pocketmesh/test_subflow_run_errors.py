@@ -20,6 +20,7 @@ from pocketmesh import (
     StepLimitError,
     UnknownActionError,
 )
+from tests.pocketmesh.backends import PassThrough
 
 
 class Handler(BaseNode):
@@ -76,11 +77,11 @@ async def test_an_unwired_action_inside_a_sub_flow_fails_the_run() -> None:
         await flow.run_lifecycle({})
 
 
-class FailingSave:
+class FailingSave(PassThrough):
     """A five-method backend whose first ``save_run`` fails (a database hiccup), then saves."""
 
     def __init__(self) -> None:
-        self.inner = InMemoryPersistence()
+        super().__init__(InMemoryPersistence())
         self.refused = False
 
     async def save_run(self, run_id: str, state: Any, params: Any) -> None:
@@ -88,18 +89,6 @@ class FailingSave:
             self.refused = True
             raise OSError("disk I/O error")
         await self.inner.save_run(run_id, state, params)
-
-    async def load_run(self, run_id: str) -> Any:
-        return await self.inner.load_run(run_id)
-
-    async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
-        await self.inner.save_step(run_id, step_id, node_name, result)
-
-    async def list_runs(self) -> list[str]:
-        return await self.inner.list_runs()
-
-    async def delete_run(self, run_id: str) -> None:
-        await self.inner.delete_run(run_id)
 
 
 async def test_a_failed_save_inside_a_sub_flow_fails_the_run() -> None:

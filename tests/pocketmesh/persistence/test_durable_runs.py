@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 import pytest
 
@@ -18,6 +17,7 @@ from pocketmesh import (
     cancel_run,
     load_run_record,
 )
+from tests.pocketmesh.backends import DiesAfterSave
 from tests.pocketmesh.conftest import steps
 
 # -- a three-turn conversation ----------------------------------------------------------------
@@ -116,33 +116,6 @@ class Crash(Exception):
     """Stands for the process dying right after a checkpoint."""
 
 
-class CrashingBackend:
-    """Delegates to ``inner`` and dies after the N-th ``save_run``."""
-
-    def __init__(self, inner: Persistence, crash_after: int) -> None:
-        self.inner = inner
-        self.crash_after = crash_after
-        self.saves = 0
-
-    async def save_run(self, run_id: str, state: Any, params: Any) -> None:
-        await self.inner.save_run(run_id, state, params)
-        self.saves += 1
-        if self.saves == self.crash_after:
-            raise Crash(f"killed after save {self.saves}")
-
-    async def load_run(self, run_id: str) -> Any:
-        return await self.inner.load_run(run_id)
-
-    async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
-        await self.inner.save_step(run_id, step_id, node_name, result)
-
-    async def list_runs(self) -> list[str]:
-        return await self.inner.list_runs()
-
-    async def delete_run(self, run_id: str) -> None:
-        await self.inner.delete_run(run_id)
-
-
 class Work(BaseNode):
     async def prepare(self, shared, params):  # type: ignore[override]
         return shared.get("total", 0)
@@ -166,7 +139,7 @@ async def test_a_crash_after_every_step_resumes_to_the_same_state(backend: Persi
     reference = await ten_step_flow().run({})
     for crash_after in range(1, 11):
         run_id = f"crash-{crash_after}"
-        crashing = CrashingBackend(backend, crash_after)
+        crashing = DiesAfterSave(backend, crash_after, Crash)
         with pytest.raises(PersistenceError, match="killed after save"):
             await ten_step_flow().run({}, run_id=run_id, persistence=crashing)
         record = await load_run_record(backend, run_id)

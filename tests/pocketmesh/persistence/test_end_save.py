@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 from pocketmesh import BaseNode, Flow, Persistence, load_run_record
+from tests.pocketmesh.backends import PassThrough
 
 
-class Noting:
-    """A backend that notes each save: its kind, the run's status then, and any step row."""
+class NotingCheckpoints:
+    """A fast-path backend noting each checkpoint: the run's status then, and its step row's id."""
 
     def __init__(self, inner: Persistence) -> None:
         self.inner = inner
@@ -21,19 +22,24 @@ class Noting:
         self.saves.append((json.loads(state_json)["status"], None if step is None else step[0]))
         await self.inner.save_checkpoint(run_id, state_json, params_json, step, *args, **kwargs)  # type: ignore[attr-defined]
 
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class NotingSaves(PassThrough):
+    """A five-method backend noting each save: ``("step", id)``, or the run's status then."""
+
+    def __init__(self, inner: Persistence) -> None:
+        super().__init__(inner)
+        self.saves: list[tuple[str, str | None]] = []
+
     async def save_step(self, run_id: str, step_id: str, node_name: str, result: Any) -> None:
         self.saves.append(("step", step_id))
-        await self.inner.save_step(run_id, step_id, node_name, result)
+        await super().save_step(run_id, step_id, node_name, result)
 
     async def save_run(self, run_id: str, state: Any, params: Any) -> None:
         self.saves.append((state["status"], None))
-        await self.inner.save_run(run_id, state, params)
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self.inner, name)
-        if name == "save_checkpoint" or not hasattr(self.inner, name):
-            raise AttributeError(name)
-        return attribute
+        await super().save_run(run_id, state, params)
 
 
 class Count(BaseNode):
@@ -48,21 +54,9 @@ def counting(flow_class: type[Flow] = Flow) -> Flow:
     return flow_class(node)
 
 
-def saves_of(backend: Persistence) -> tuple[Noting | Any, list[tuple[str, str | None]]]:
-    if hasattr(backend, "save_checkpoint"):
-        spy: Any = Noting(backend)
-    else:
-        spy = _FiveMethods(backend)
+def saves_of(backend: Persistence) -> tuple[Any, list[tuple[str, str | None]]]:
+    spy = NotingCheckpoints(backend) if hasattr(backend, "save_checkpoint") else NotingSaves(backend)
     return spy, spy.saves
-
-
-class _FiveMethods(Noting):
-    save_checkpoint = None  # type: ignore[assignment]
-
-    def __getattribute__(self, name: str) -> Any:
-        if name == "save_checkpoint":
-            raise AttributeError(name)
-        return object.__getattribute__(self, name)
 
 
 async def test_the_last_step_is_written_with_the_end(backend: Persistence) -> None:
@@ -86,24 +80,20 @@ async def assert_steps(backend: Persistence, expected: list[str]) -> None:
         assert sorted(backend.runs["r"]["steps"]) == expected[1:]  # type: ignore[attr-defined]
 
 
-class Inspecting(Flow):
-    """A flow with its own finalize, which reads what is saved when it runs."""
-
+async def test_a_flow_with_its_own_finalize_has_its_last_step_saved_before_it(backend: Persistence) -> None:
     seen: list[Any] = []
 
-    async def finalize(self, shared, prep, result, params):  # type: ignore[override]
-        record = await load_run_record(self.store, "r")
-        Inspecting.seen.append(None if record is None else (record.status, len(record.trace)))
-        return result
+    class Inspecting(Flow):
+        """A flow with its own finalize, which reads what is saved when it runs."""
 
+        async def finalize(self, shared, prep, result, params):  # type: ignore[override]
+            record = await load_run_record(backend, "r")
+            seen.append(None if record is None else (record.status, len(record.trace)))
+            return result
 
-async def test_a_flow_with_its_own_finalize_has_its_last_step_saved_before_it(backend: Persistence) -> None:
-    flow = counting(Inspecting)
-    flow.store = backend  # type: ignore[attr-defined]
-    Inspecting.seen = []
-    result = await flow.run({}, run_id="r", persistence=backend)
+    result = await counting(Inspecting).run({}, run_id="r", persistence=backend)
     assert result.status == "completed"
-    assert Inspecting.seen == [("running", 3)]  # all three steps saved before finalize ran
+    assert seen == [("running", 3)]  # all three steps saved before finalize ran
 
 
 async def test_a_failing_last_step_is_not_written_as_done(backend: Persistence) -> None:
