@@ -40,21 +40,16 @@ ROUNDS = 3
 
 
 async def _pocketmesh(sync: str, reps: int, db: str) -> list[float]:
-    from pocketmesh import BaseNode, Flow, SQLitePersistence
+    from state_growth import counting_flow
 
-    class Again(BaseNode):
-        async def finalize(self, shared: Any, prep: Any, result: Any, params: Any) -> Any:
-            shared["i"] += 1
-            return "again" if shared["i"] < STEPS else "complete"
+    from pocketmesh import SQLitePersistence
 
-    node = Again()
-    node - "again" >> node
-    flow = Flow(node, max_steps=STEPS + 1)
+    flow = counting_flow(STEPS)
     store = SQLitePersistence(db, synchronous=sync)
     rates = []
     for rep in range(reps + 1):
         start = time.perf_counter()
-        result = await flow.run({"i": 0}, run_id=f"run-{rep}", persistence=store)
+        result = await flow.run({"counter": 0}, run_id=f"run-{rep}", persistence=store)
         elapsed = time.perf_counter() - start
         assert result.status == "completed" and len(result.trace) == STEPS
         if rep:  # the first run is a warm-up
