@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..node import BaseNode
+from ..targets import attribute_of, split_target
 from .stores import (
     BACKENDS,
     backend_of,
@@ -202,18 +203,10 @@ def load_card(spec: str) -> Any:
 
 def load_target(spec: str) -> Any:
     """Import ``MODULE:ATTR`` and return the attribute."""
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected MODULE:ATTR, got {spec!r}; e.g. pocketmesh.examples.greeting:flows")
+    module_name, attr = split_target(spec, "pocketmesh.examples.greeting:flows")
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    module = importlib.import_module(module_name)
-    value: Any = module
-    for name in attr.split("."):
-        if not hasattr(value, name):
-            raise AttributeError(f"{module_name!r} has no attribute {attr!r}; check the name after the colon in {spec!r}")
-        value = getattr(value, name)
-    return value
+    return attribute_of(importlib.import_module(module_name), attr, spec)
 
 
 def build_app(

@@ -29,6 +29,7 @@ from types import ModuleType
 from typing import Any
 
 from pocketmesh import BaseNode
+from pocketmesh.targets import attribute_of, split_target
 from pocketmesh_testing.conversations.format import ScenarioFormatError
 
 __all__ = ["AgentLoadError", "describe_import_failure", "forget_project_imports", "load_agent", "load_flows",
@@ -155,14 +156,10 @@ def forget_project_imports(root: Path) -> None:
 
 def load_flows(spec: str, root: Path | None = None) -> Mapping[str, BaseNode]:
     """Import ``module:attr`` (with ``root`` on the path, see :func:`project_imports`) and check it is a dict of flows."""
-    module_name, _, attr = spec.partition(":")
+    module_name, attr = split_target(spec, "myapp.agent:flows")
     with project_imports(root):
         module = importlib.import_module(module_name)
-    value: Any = module
-    for name in attr.split("."):
-        if not hasattr(value, name):
-            raise AttributeError(f"module {module_name!r} has no attribute {attr!r} (agent {spec!r}).")
-        value = getattr(value, name)
+    value = attribute_of(module, attr, spec)
     if not isinstance(value, Mapping) or not value or not all(isinstance(f, BaseNode) for f in value.values()):
         raise TypeError(f"agent {spec!r} is a {type(value).__name__}, not a dict of skill id -> Flow; e.g. flows = {{'greet': Flow(Greet())}}.")
     return value

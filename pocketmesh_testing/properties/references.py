@@ -36,22 +36,13 @@ def resolve(spec: str) -> Any:
     import importlib
     from pathlib import Path
 
+    from pocketmesh.targets import attribute_of, split_target
     from pocketmesh_testing.conversations.loading import project_imports
 
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"expected 'module:attr', got {spec!r}; e.g. 'myapp.flows:build_flow'.")
+    module_name, attr = split_target(spec, "myapp.flows:build_flow")
     with project_imports(Path.cwd()):  # as `pocketmesh serve` finds MODULE:ATTR, leaving sys.path as it was
-        value: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif hasattr(value, part):
-            value = getattr(value, part)
-        else:
-            raise AttributeError(f"{spec!r}: {part!r} is neither an attribute nor a key of {type(value).__name__} "
-                                 f"{getattr(value, '__name__', '')!s}".rstrip() + ".")
-    return value
+        module = importlib.import_module(module_name)
+    return attribute_of(module, attr, spec, keys=True)
 
 
 def _importable(module: str | None, name: str) -> str | None:
