@@ -95,12 +95,18 @@ class ServerProcess:
             self.kill()
 
 
+def server_env() -> dict[str, str]:
+    """The environment of a served test agent: this checkout importable, OTel off, warnings logged."""
+    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false", "POCKETMESH_LOG_LEVEL": "WARNING"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    return env
+
+
 @pytest.fixture
 def servers(tmp_path: Path) -> Iterator[Any]:
     """A factory of ``pocketmesh serve`` processes, all stopped after the test."""
     started: list[ServerProcess] = []
-    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false", "POCKETMESH_LOG_LEVEL": "WARNING"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env = server_env()
 
     def start(target: str, *args: str, extra_env: dict[str, str] | None = None, port: int | None = None) -> ServerProcess:
         server = ServerProcess(target, list(args), tmp_path / f"serve-{len(started)}.log", {**env, **(extra_env or {})})

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import ROOT, ServerProcess, free_port
+from .conftest import ROOT, ServerProcess, free_port, server_env
 
 PARENT = r"""
 import importlib, os, sys
@@ -150,8 +150,7 @@ class ForkedServer(ServerProcess):
 @pytest.fixture
 def forked_servers(tmp_path: Path) -> Iterator[Any]:
     """A factory of forked ``pocketmesh serve`` processes, all stopped after the test."""
-    env = {**os.environ, "OTEL_INSTRUMENTATION_A2A_SDK_ENABLED": "false", "POCKETMESH_LOG_LEVEL": "WARNING"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+    env = server_env()
     parents: dict[str, ForkParent] = {}
     started: list[ForkedServer] = []
 
