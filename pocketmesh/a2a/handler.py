@@ -9,6 +9,12 @@ therefore runs in a task of its own (:class:`_TurnRun`) that holds the task's tu
 before it hands the message to the SDK until the SDK reports that message done, whatever the
 client does meanwhile: a client that drops a stream, or a blocking send that returns at once
 (``returnImmediately``), leaves the turn running, and holding the lock, to its end.
+
+A blocking send that starts a new task (the usual request: one message, one answer) has no
+other request to share its events with, so its turn skips the SDK's producer and consumer:
+:class:`~pocketmesh.a2a.direct.DirectTurn` applies, saves and pushes each event as the executor
+sends it, under the same turn lock, and answers with the final task. Streams, follow-ups,
+``returnImmediately`` and resubscriptions go through the SDK's machinery as before.
 """
 
 from __future__ import annotations
@@ -27,7 +33,6 @@ from a2a.server.agent_execution.active_task import (
 from a2a.server.context import ServerCallContext
 from a2a.server.events import Event
 from a2a.server.owner_resolver import resolve_user_scope
-from a2a.server.request_handlers import DefaultRequestHandler
 from a2a.types import (
     ListTasksRequest,
     ListTasksResponse,
@@ -45,6 +50,7 @@ from a2a.utils.errors import (
 from a2a.utils.proto_utils import validate_proto_required_fields
 from a2a.utils.task import apply_history_length
 
+from .direct import DirectTurnHandler
 from .executor import message_skill, task_skill
 from .locks import TurnLocks, TurnLostError
 from .messages import MessageLimits, check_history, check_list_request, check_message
@@ -124,7 +130,7 @@ class _TurnRun:
             yield item
 
 
-class PocketMeshRequestHandler(DefaultRequestHandler):
+class PocketMeshRequestHandler(DirectTurnHandler):
     """Checks each message (:mod:`pocketmesh.a2a.messages`) and its ``skillId`` before anything
     is persisted, runs the messages of one task one at a time, each to its end, and answers a
     message the task already has (same ``messageId``) with the task as it stands, even once the
@@ -233,6 +239,11 @@ class PocketMeshRequestHandler(DefaultRequestHandler):
                 task = await self._prepare(params, context, turn.task_id)
                 if task is not None and _already_answered(params, task):
                     turn.put(task)
+                    return
+                if task is None and replace and not params.message.task_id and not params.configuration.return_immediately:
+                    answer = await self._run_direct(turn.task_id, params, context, held)
+                    if answer is not None:
+                        turn.put(answer)
                     return
                 if replace and task is not None and await self._open_turn(params, context, task):
                     context.state[TURN_OPENED] = params.message.message_id

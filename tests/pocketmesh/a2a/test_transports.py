@@ -170,6 +170,20 @@ async def test_subscribe_follows_a_running_task_to_its_end(server: Served, setup
     assert (reply.state, reply.text) == ("completed", "through")
 
 
+async def test_cancel_stops_a_running_blocking_send(server: Served, setup: Setup, transport: str) -> None:
+    async with await create_a2a_client(server.base_url, transport=transport) as client:
+        sending = asyncio.create_task(client.send_message("go", skill="gate"))
+        await setup.gate.entered.wait()
+        task_id = setup.gate.task_ids[0]
+        assert (await client.get_task(task_id)).state == "working"
+        canceled = await client.cancel_task(task_id)
+        reply = await asyncio.wait_for(sending, 10)  # the gate never opens: only the cancel ends the turn
+        after = await client.get_task(task_id)
+    assert (canceled.state, reply.state, after.state) == ("canceled", "canceled", "canceled")
+    # Stopped inside its first step, the run saved nothing (the node never finished).
+    assert await load_run_record(server.persistence, task_id) is None
+
+
 async def test_multi_turn_input_required(server: Served, transport: str) -> None:
     async with await create_a2a_client(server.base_url, transport=transport) as client:
         one = await client.send_message("Alice", skill="greeting")
