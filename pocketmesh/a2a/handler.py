@@ -10,11 +10,13 @@ before it hands the message to the SDK until the SDK reports that message done, 
 client does meanwhile: a client that drops a stream, or a blocking send that returns at once
 (``returnImmediately``), leaves the turn running, and holding the lock, to its end.
 
-A blocking send that starts a new task (the usual request: one message, one answer) has no
-other request to share its events with, so its turn skips the SDK's producer and consumer:
-:class:`~pocketmesh.a2a.direct.DirectTurn` applies, saves and pushes each event as the executor
-sends it, under the same turn lock, and answers with the final task. Streams, follow-ups,
-``returnImmediately`` and resubscriptions go through the SDK's machinery as before.
+A blocking send (the usual request: one message, one answer) has no other request to share its
+events with, so when nothing else in this process follows the task (a new task, or one waiting
+for input with no stream or subscriber on it) its turn skips the SDK's producer and consumer:
+:class:`~pocketmesh.a2a.task_events.DirectTurn` applies, saves and pushes each event as the
+executor sends it, under the same turn lock, and answers with the final task
+(:mod:`pocketmesh.a2a.direct`). Streams, ``returnImmediately`` and turns of a task someone
+follows go through the SDK's machinery.
 """
 
 from __future__ import annotations
@@ -240,13 +242,17 @@ class PocketMeshRequestHandler(DirectTurnHandler):
                 if task is not None and _already_answered(params, task):
                     turn.put(task)
                     return
-                if task is None and replace and not params.message.task_id and not params.configuration.return_immediately:
-                    answer = await self._run_direct(turn.task_id, params, context, held)
-                    if answer is not None:
-                        turn.put(answer)
-                    return
-                if replace and task is not None and await self._open_turn(params, context, task):
-                    context.state[TURN_OPENED] = params.message.message_id
+                direct = await self._claim_direct(turn.task_id, params, context, task) if replace else None
+                try:
+                    if replace and task is not None and await self._open_turn(params, context, task):
+                        context.state[TURN_OPENED] = params.message.message_id
+                    if direct is not None:
+                        answer = await self._run_direct(direct, params, context, held, task)
+                        if answer is not None:
+                            turn.put(answer)
+                        return
+                finally:
+                    self._release_direct(direct)
                 active_task, request_context = await self._setup_active_task(params, context)
                 turn.active_task = active_task
                 try:

@@ -37,7 +37,7 @@ from a2a.utils.errors import InvalidAgentResponseError
 from google.protobuf.json_format import MessageToDict
 
 from pocketmesh import InMemoryPersistence
-from pocketmesh.a2a.direct import DirectTurn
+from pocketmesh.a2a.task_events import DirectTurn
 from pocketmesh.a2a.task_store import PocketMeshTaskStore
 
 Script = Callable[[RequestContext, EventQueue], Awaitable[None]]
@@ -146,6 +146,41 @@ async def message_after_task(context: RequestContext, queue: EventQueue) -> None
     await queue.enqueue_event(Message(role=Role.ROLE_AGENT, message_id="m-2", parts=[_text("late")]))
 
 
+async def follows_up_with_an_artifact(context: RequestContext, queue: EventQueue) -> None:
+    updater = TaskUpdater(queue, context.task_id or "", context.context_id or "")
+    await updater.add_artifact([_text("more")], artifact_id="b")
+    await updater.complete(updater.new_agent_message([_text("bye")]))
+
+
+async def follows_up_working(context: RequestContext, queue: EventQueue) -> None:
+    updater = TaskUpdater(queue, context.task_id or "", context.context_id or "")
+    assert context.current_task is not None and len(context.current_task.history) == 1
+    await updater.start_work()
+    await updater.requires_input(updater.new_agent_message([_text("and?")]))
+
+
+async def follows_up_with_a_message(context: RequestContext, queue: EventQueue) -> None:
+    await queue.enqueue_event(Message(role=Role.ROLE_AGENT, message_id="m-3", context_id=context.context_id, parts=[_text("no")]))
+
+
+class Turns(AgentExecutor):
+    """The first turn asks for input; the next runs ``then``."""
+
+    def __init__(self, then: Script) -> None:
+        self.then = then
+
+    async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        await (asks_for_input if context.current_task is None else self.then)(context, event_queue)
+
+    async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+        raise NotImplementedError
+
+
+def _follow_up(task_id: str) -> SendMessageRequest:
+    message = Message(role=Role.ROLE_USER, message_id="msg-2", task_id=task_id, context_id="ctx-1", parts=[_text("again")])
+    return SendMessageRequest(message=message)
+
+
 CARD = AgentCard(name="parity", description="d", version="1", capabilities=AgentCapabilities(streaming=True))
 
 
@@ -178,7 +213,8 @@ async def directly(script: Script, task_id: str) -> tuple[Any, dict[str, Any] | 
     params, _ = _request(task_id)
     context = ServerCallContext()
     request = RequestContext(context, request=params, task_id=task_id, context_id="ctx-1")
-    turn = DirectTurn(store, context, task_id, "ctx-1", request.message, pushes)
+    turn = DirectTurn(store, context, task_id, pushes)
+    turn.start_new("ctx-1", request.message)
     try:
         result = await turn.run(Scripted(script), request)
         answer: Any = None if result is None else _plain(result)
@@ -209,6 +245,46 @@ async def test_a_direct_turn_answers_stores_and_pushes_what_the_sdk_does(script:
     assert direct[2] == sdk[2], "the push notifications differ"
 
 
+@pytest.mark.parametrize(
+    "then", [follows_up_with_an_artifact, follows_up_working, follows_up_with_a_message], ids=lambda s: s.__name__
+)
+async def test_a_direct_follow_up_answers_stores_and_pushes_what_the_sdk_does(then: Script) -> None:
+    context = ServerCallContext()
+    sdk_store, sdk_pushes = PocketMeshTaskStore(InMemoryPersistence()), Recorder()
+    handler = DefaultRequestHandler(
+        agent_executor=Turns(then), task_store=sdk_store, agent_card=CARD, push_sender=sdk_pushes,
+        request_context_builder=SimpleRequestContextBuilder(task_id_generator=_Fixed("t-4")),
+    )
+    await handler.on_message_send(_request("t-4")[0], context)
+    try:
+        sdk_answer: Any = _plain(await handler.on_message_send(_follow_up("t-4"), context))
+    except Exception as error:  # noqa: BLE001 - the error is what is compared
+        sdk_answer = type(error).__name__
+    await handler.aclose()
+
+    store, pushes = PocketMeshTaskStore(InMemoryPersistence()), Recorder()
+    executor = Turns(then)
+    params = _request("t-4")[0]
+    first = DirectTurn(store, context, "t-4", pushes)
+    request = RequestContext(context, request=params, task_id="t-4", context_id="ctx-1")
+    first.start_new("ctx-1", request.message)
+    await first.run(executor, request)
+    task = await store.get("t-4", context)
+    assert task is not None
+    follow_up = RequestContext(context, request=_follow_up("t-4"), task_id="t-4", context_id="ctx-1", task=task)
+    second = DirectTurn(store, context, "t-4", pushes)
+    second.continue_from(task, follow_up.message)
+    try:
+        result = await second.run(executor, follow_up)
+        answer: Any = None if result is None else _plain(result)
+    except Exception as error:  # noqa: BLE001 - the error is what is compared
+        answer = type(error).__name__
+
+    assert answer == sdk_answer, "the answer differs"
+    assert _plain(await store.get("t-4", context)) == _plain(await sdk_store.get("t-4", context)), "the stored task differs"
+    assert pushes.sent == sdk_pushes.sent, "the push notifications differ"
+
+
 @pytest.mark.parametrize("script", [status_before_task, message_after_task], ids=lambda s: s.__name__)
 async def test_an_agent_that_breaks_the_event_rules_is_refused_as_the_sdk_refuses_it(script: Script) -> None:
     answer, stored, _ = await directly(script, "t-2")
@@ -231,10 +307,11 @@ async def test_a_cancel_stops_the_run_and_ends_the_task_canceled() -> None:
     context = ServerCallContext()
     request = RequestContext(context, request=params, task_id=task_id, context_id="ctx-1")
     executor = Scripted(waits)
-    turn = DirectTurn(store, context, task_id, "ctx-1", request.message, pushes)
+    turn = DirectTurn(store, context, task_id, pushes)
+    turn.start_new("ctx-1", request.message)
     running = asyncio.create_task(turn.run(executor, request))
     await inside.wait()
-    watching = turn.watch()
+    watching = turn.watch(Task())
     first = await anext(watching)
     canceled = await turn.cancel(executor, context)
     answer = await asyncio.wait_for(running, 10)  # a run the cancel did not stop never ends
@@ -263,11 +340,12 @@ async def test_a_watcher_sees_each_event_until_the_turn_pauses() -> None:
     params, task_id = _request("t-3")
     context = ServerCallContext()
     request = RequestContext(context, request=params, task_id=task_id, context_id="ctx-1")
-    turn = DirectTurn(store, context, task_id, "ctx-1", request.message, None)
+    turn = DirectTurn(store, context, task_id, None)
+    turn.start_new("ctx-1", request.message)
     running = asyncio.create_task(turn.run(Scripted(slow), request))
     while turn.task is None:
         await asyncio.sleep(0)
-    watching = turn.watch()
+    watching = turn.watch(Task())
     first = await anext(watching)
     step.set()
     rest = [event async for event in watching]

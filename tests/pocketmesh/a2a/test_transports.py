@@ -43,6 +43,21 @@ class GateNode(A2ABaseNode):
         return "complete"
 
 
+class AskThenGateNode(GateNode):
+    """Asks for input on the first turn; holds the next turn at the gate."""
+
+    async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> None:
+        if shared.get("asked"):
+            await super().execute(prep, shared, params, attempt)
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+        if not shared.get("asked"):
+            shared["asked"] = True
+            self.set_final_response_parts(shared, [self.create_text_part("ready")])
+            return "input-required"
+        return await super().finalize(shared, prep, result, params)
+
+
 class CountNode(A2ABaseNode):
     """Counts its runs (the side effect a redelivery must not repeat) and asks for more."""
 
@@ -69,13 +84,18 @@ class CountNode(A2ABaseNode):
         return "input-required"
 
 
+async def _all(events: Any) -> list[Any]:
+    return [event async for event in events]
+
+
 class Setup:
     """The served flows and the nodes a test watches."""
 
     def __init__(self) -> None:
         self.gate = GateNode()
         self.count = CountNode()
-        self.flows = {**make_flows(), "gate": Flow(self.gate), "count": Flow(self.count)}
+        self.second = AskThenGateNode()
+        self.flows = {**make_flows(), "gate": Flow(self.gate), "count": Flow(self.count), "second": Flow(self.second)}
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -182,6 +202,25 @@ async def test_cancel_stops_a_running_blocking_send(server: Served, setup: Setup
     assert (canceled.state, reply.state, after.state) == ("canceled", "canceled", "canceled")
     # Stopped inside its first step, the run saved nothing (the node never finished).
     assert await load_run_record(server.persistence, task_id) is None
+
+
+async def test_a_running_follow_up_is_followed_and_canceled(server: Served, setup: Setup, transport: str) -> None:
+    async with await create_a2a_client(server.base_url, transport=transport) as client:
+        first = await client.send_message("hi", skill="second")
+        assert first.state == "input-required"
+        sending = asyncio.create_task(client.send_message("go on", task_id=first.task_id))
+        await setup.second.entered.wait()
+        events = client.subscribe(first.task_id)
+        shown = await anext(events)
+        canceled = await client.cancel_task(first.task_id)
+        # The gate never opens: only the cancel ends the turn, and the subscription with it.
+        rest = await asyncio.wait_for(_all(events), 10)
+        reply = await asyncio.wait_for(sending, 10)
+    assert (shown.kind, shown.state) == ("task", "working")
+    assert [(e.kind, e.state) for e in rest] == [("status-update", "canceled")]
+    assert (canceled.state, reply.state) == ("canceled", "canceled")
+    record = await load_run_record(server.persistence, first.task_id)
+    assert record is not None and record.status == "canceled"
 
 
 async def test_multi_turn_input_required(server: Served, transport: str) -> None:
