@@ -24,13 +24,10 @@ from a2a.types import (
     TaskState,
 )
 from a2a.utils.errors import (
-    InvalidParamsError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
-from a2a.utils.input_mode_validator import validate_input_modes
 from a2a.utils.proto_utils import validate_proto_required_fields
-from a2a.utils.task import validate_history_length
 
 from .locks import Turn, TurnLostError
 from .task_events import DirectTurn, TaskEvents
@@ -111,30 +108,30 @@ class DirectTurnHandler(DefaultRequestHandler):
         if direct is not None and self._direct.get(direct.task_id) is direct:
             del self._direct[direct.task_id]
 
+    async def _keep_push_config(self, params: SendMessageRequest, context: ServerCallContext, task_id: str) -> None:
+        """Store the push config the message carries for its task (refusing a URL the policy
+        refuses), as the SDK does when it sets a turn up."""
+        configuration = params.configuration
+        if self._push_config_store is not None and configuration.HasField("task_push_notification_config"):
+            await self._reject_unsafe_push_url(configuration.task_push_notification_config.url)
+            await self._push_config_store.set_info(task_id, configuration.task_push_notification_config, context)
+
     async def _run_direct(
         self, direct: DirectTurn, params: SendMessageRequest, context: ServerCallContext, held: Turn, task: Task | None
     ) -> Message | Task | None:
         """Run a blocking send's turn straight through (:class:`DirectTurn`): its events
         applied, saved and pushed as the executor sends them; its answer the final task or the
         message the flow replied with. ``task``: the task it continues, as read for the turn."""
-        validate_history_length(params.configuration)
-        if self._validate_input_modes:
-            validate_input_modes(params.message, self._agent_card)
+        # The request's checks (history length, input modes, context) ran, and a follow-up's push
+        # config was stored, before the turn was opened (PocketMeshRequestHandler._start, _prepare).
         message = params.message
         task_id = direct.task_id
-        if task is not None and message.context_id and message.context_id != task.context_id:
-            raise InvalidParamsError(
-                message=f"Context {message.context_id} does not match context {task.context_id} of task {task_id}"
-            )
         request = await self._request_context_builder.build(
             params=params, task_id=task_id if task else None, context_id=message.context_id or None, task=None, context=context
         )
         self._validate_task_id_match(task_id, request.task_id or "")
-        configuration = params.configuration
-        if self._push_config_store is not None and configuration.HasField("task_push_notification_config"):
-            await self._reject_unsafe_push_url(configuration.task_push_notification_config.url)
-            await self._push_config_store.set_info(task_id, configuration.task_push_notification_config, context)
         if task is None:
+            await self._keep_push_config(params, context, task_id)
             direct.start_new(request.context_id or "", request.message)
         else:
             # The store's copy as it stands now (the turn may have been opened in it).

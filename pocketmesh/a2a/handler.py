@@ -49,8 +49,9 @@ from a2a.utils.errors import (
     TaskNotFoundError,
     UnsupportedOperationError,
 )
+from a2a.utils.input_mode_validator import validate_input_modes
 from a2a.utils.proto_utils import validate_proto_required_fields
-from a2a.utils.task import apply_history_length
+from a2a.utils.task import apply_history_length, validate_history_length
 
 from .direct import DirectTurnHandler
 from .executor import message_skill, task_skill
@@ -209,7 +210,10 @@ class PocketMeshRequestHandler(DirectTurnHandler):
     ) -> _TurnRun:
         """Check the message, pick the task it goes to, and start its turn."""
         validate_proto_required_fields(params)
+        validate_history_length(params.configuration)
         message = params.message
+        if self._validate_input_modes:
+            validate_input_modes(message, self._agent_card)
         check_message(message, self.limits)
         self._check_skill(message, None)
         if message.task_id:
@@ -306,6 +310,11 @@ class PocketMeshRequestHandler(DirectTurnHandler):
         if message.task_id:
             if task is None:
                 raise TaskNotFoundError(f"Task {message.task_id} not found")
+            if message.context_id and message.context_id != task.context_id:
+                raise InvalidParamsError(
+                    message=f"contextId {message.context_id!r} is not the context of task {task.id!r} "
+                    f"({task.context_id!r}); send the task's contextId, or none."
+                )
             if not message.context_id:
                 # Otherwise the SDK invents a context id for the follow-up, and a task it has
                 # not got in memory (after a restart) would then reject the task's own events.
@@ -315,6 +324,9 @@ class PocketMeshRequestHandler(DirectTurnHandler):
             message.task_id = task_id
         self._check_skill(message, task)
         check_history(task, message, self.limits, history_bytes)
+        if task is not None:
+            # Stored (or refused) before the turn is opened: a refused URL leaves the task as it was.
+            await self._keep_push_config(params, context, task_id)
         return task
 
     async def _read_task(self, task_id: str, context: ServerCallContext) -> tuple[Task, int | None] | None:

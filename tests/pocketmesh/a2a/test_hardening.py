@@ -219,3 +219,23 @@ async def test_a_message_at_the_limits_is_still_served(agent: InProcess) -> None
     task_id = accepted.json()["result"]["task"]["id"]
     again = await agent.post({"jsonrpc": "2.0", "id": 2, "method": "GetTask", "params": {"id": task_id}}, headers=V1)
     assert again.json()["result"]["history"][0]["parts"][0]["data"] == nested  # stored, and read back
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "message_fields"),
+    [
+        ("negative historyLength", {"configuration": {"historyLength": -1}}, {}),
+        ("another task's contextId", {}, {"contextId": "not-this-tasks-context"}),
+        ("a push URL this agent refuses", {"configuration": {"pushNotificationConfig": {"url": "http://10.0.0.1/hook"}}}, {}),
+    ],
+)
+async def test_a_refused_follow_up_leaves_its_task_as_it_was(case: str, extra: dict[str, Any], message_fields: dict[str, Any]) -> None:
+    async with in_process(push_allowed_hosts=()) as agent:
+        first = (await agent.post(send(text_message("a", skill="collect")))).json()["result"]
+        follow_up = {**text_message("b", task_id=first["id"]), **message_fields}
+        body = {"jsonrpc": "2.0", "id": 2, "method": "message/send", "params": {"message": follow_up, **extra}}
+        refused = await agent.post(body)
+        got = (await agent.post({"jsonrpc": "2.0", "id": 3, "method": "tasks/get", "params": {"id": first["id"]}})).json()
+    assert error_code(refused) == -32602, (case, refused.text)
+    assert got["result"]["status"]["state"] == "input-required", case
+    assert got["result"]["history"] == first["history"], case
