@@ -52,7 +52,8 @@ class DirectTurnHandler(DefaultRequestHandler):
         as the SDK does."""
         validate_proto_required_fields(params)
         running = self._direct.get(params.id)
-        if running is not None and not running.finished:
+        # A turn still being set up (its message going into the task) is waited for, then canceled.
+        if running is not None and await running.started() and not running.finished:
             if await self.task_store.get(params.id, context) is None:
                 raise TaskNotFoundError
             return await running.cancel(self.agent_executor, context)
@@ -105,7 +106,10 @@ class DirectTurnHandler(DefaultRequestHandler):
         return direct
 
     def _release_direct(self, direct: DirectTurn | None) -> None:
-        if direct is not None and self._direct.get(direct.task_id) is direct:
+        if direct is None:
+            return
+        direct.give_up()
+        if self._direct.get(direct.task_id) is direct:
             del self._direct[direct.task_id]
 
     async def _keep_push_config(self, params: SendMessageRequest, context: ServerCallContext, task_id: str) -> None:

@@ -281,10 +281,21 @@ class DirectTurn(TaskEvents):
         super().__init__(*args, **kwargs)
         self._runner: asyncio.Task[None] | None = None
         self._finished = asyncio.Event()
+        self._settled_start = asyncio.Event()
 
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
+
+    async def started(self) -> bool:
+        """Wait until the run has started (``True``) or the turn was given up before it
+        (``False``: a check refused it, or it went the SDK's way)."""
+        await self._settled_start.wait()
+        return self._runner is not None
+
+    def give_up(self) -> None:
+        """The turn is over, whether or not it ran."""
+        self._settled_start.set()
 
     async def run(self, executor: AgentExecutor, request: RequestContext, turn: Turn | None = None) -> Message | Task | None:
         """Run the turn; its answer: the message it replied with, or its task (a copy). If the
@@ -294,6 +305,7 @@ class DirectTurn(TaskEvents):
             self._runner = asyncio.get_running_loop().create_task(
                 executor.execute(request, self), name=f"execute:{self.task_id}"
             )
+            self._settled_start.set()
             try:
                 await self._runner
             except asyncio.CancelledError:

@@ -36,9 +36,12 @@ from a2a.types import (
 from a2a.utils.errors import InvalidAgentResponseError
 from google.protobuf.json_format import MessageToDict
 
-from pocketmesh import InMemoryPersistence
+from pocketmesh import Flow, InMemoryPersistence
+from pocketmesh.a2a import A2ABaseNode
 from pocketmesh.a2a.task_events import DirectTurn
 from pocketmesh.a2a.task_store import PocketMeshTaskStore
+
+from .conftest import in_process, text_message
 
 Script = Callable[[RequestContext, EventQueue], Awaitable[None]]
 
@@ -353,3 +356,58 @@ async def test_a_watcher_sees_each_event_until_the_turn_pauses() -> None:
     assert isinstance(first, Task)
     assert [type(e) for e in rest] == [TaskArtifactUpdateEvent, TaskStatusUpdateEvent]
     assert rest[-1].status.state == TaskState.TASK_STATE_INPUT_REQUIRED
+
+
+class AsksThenWaits(A2ABaseNode):
+    """Asks for input on the first turn; the next turn waits for a gate nobody opens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inside = asyncio.Event()
+
+    async def execute(self, prep: Any, shared: dict[str, Any], params: dict[str, Any], attempt: int) -> None:
+        if shared.get("asked"):
+            self.inside.set()
+            await asyncio.Event().wait()
+
+    async def finalize(self, shared: dict[str, Any], prep: Any, result: Any, params: dict[str, Any]) -> str:
+        shared["asked"] = True
+        self.set_final_response_parts(shared, [self.create_text_part("go on")])
+        return "input-required"
+
+
+class HeldTaskWrites(InMemoryPersistence):
+    """Holds the next write of a task record until ``release`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.holding = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def save_checkpoint(self, run_id: str, *args: Any, **kwargs: Any) -> Any:
+        if self.hold and run_id.startswith("a2a-task"):
+            self.hold = False
+            self.holding.set()
+            await self.release.wait()
+        return await super().save_checkpoint(run_id, *args, **kwargs)
+
+
+async def test_a_cancel_that_comes_while_a_follow_up_is_being_opened_cancels_its_turn() -> None:
+    node, store = AsksThenWaits(), HeldTaskWrites()
+    async with in_process({"wait": Flow(node)}, persistence=store) as agent:
+        first = (await agent.post(_send(text_message("hi")))).json()["result"]
+        store.hold = True
+        sending = asyncio.create_task(agent.post(_send(text_message("more", task_id=first["id"]))))
+        await store.holding.wait()  # the follow-up is putting its message into the task
+        canceling = asyncio.create_task(agent.post({"jsonrpc": "2.0", "id": 2, "method": "tasks/cancel", "params": {"id": first["id"]}}))
+        store.release.set()
+        canceled = (await asyncio.wait_for(canceling, 10)).json()
+        reply = (await asyncio.wait_for(sending, 10)).json()
+    assert node.inside.is_set(), "the follow-up's turn ran before it was canceled"
+    assert canceled["result"]["status"]["state"] == "canceled", canceled
+    assert reply["result"]["status"]["state"] == "canceled", reply
+
+
+def _send(message: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": message}}
