@@ -82,7 +82,7 @@ class TaskEvents:
         self.task_id = task_id
         self._store = store
         self._context = context
-        self.manager = TaskManager(store, context, task_id, None, None)
+        self._manager: TaskManager | None = None
         self.push_sender = push_sender
         self.reply: Message | None = None
         self.stopped = False
@@ -98,21 +98,29 @@ class TaskEvents:
 
     def start_new(self, context_id: str, message: Message | None) -> None:
         """The events are a new task's, opened by ``message``."""
-        self.manager = TaskManager(self._store, self._context, self.task_id, context_id, message)
+        self._manager = TaskManager(self._store, self._context, self.task_id, context_id, message)
         self._message_to_save = message
 
     def continue_from(self, task: Task, message: Message | None) -> None:
         """The events continue ``task`` (this object's to change from now on), for ``message``:
         put in the history before the first event unless the task already has it."""
-        self.manager = TaskManager(self._store, self._context, self.task_id, task.context_id, message)
-        self.manager._current_task = task
+        self._manager = TaskManager(self._store, self._context, self.task_id, task.context_id, message)
+        self._manager._current_task = task
         self._message_to_save = message
         self._task_mode = True
 
     @property
+    def manager(self) -> TaskManager:
+        """The SDK's ``TaskManager`` the events go through (set by :meth:`start_new` or
+        :meth:`continue_from`)."""
+        if self._manager is None:
+            raise RuntimeError(f"task {self.task_id}: call start_new or continue_from before sending events")
+        return self._manager
+
+    @property
     def task(self) -> Task | None:
         """The task as the events so far have made it (``None`` before the first)."""
-        return self.manager._current_task
+        return None if self._manager is None else self._manager._current_task
 
     async def enqueue_event(self, event: Event) -> None:
         """Apply one event of the run (dropped once the task has been canceled)."""
