@@ -59,21 +59,10 @@ async def _pocketmesh(sync: str, reps: int, db: str) -> list[float]:
 
 
 async def _langgraph(durability: str, sync: str, reps: int, db: str) -> list[float]:
-    from typing import TypedDict
-
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.graph import END, START, StateGraph
+    from state_growth import counting_graph
 
-    class State(TypedDict):
-        i: int
-
-    async def again(state: State) -> dict[str, Any]:
-        return {"i": state["i"] + 1}
-
-    graph = StateGraph(State)
-    graph.add_node("again", again)
-    graph.add_edge(START, "again")
-    graph.add_conditional_edges("again", lambda s: "again" if s["i"] < STEPS else END)
+    graph = counting_graph(STEPS)
     rates = []
     async with AsyncSqliteSaver.from_conn_string(db) as saver:
         await saver.setup()  # WAL, tables
@@ -84,9 +73,9 @@ async def _langgraph(durability: str, sync: str, reps: int, db: str) -> list[flo
         for rep in range(reps + 1):
             config = {"configurable": {"thread_id": f"run-{rep}"}, "recursion_limit": STEPS + 10}
             start = time.perf_counter()
-            out = await app.ainvoke({"i": 0}, config, durability=durability)  # type: ignore[arg-type]
+            out = await app.ainvoke({"counter": 0}, config, durability=durability)  # type: ignore[arg-type]
             elapsed = time.perf_counter() - start
-            assert out["i"] == STEPS
+            assert out["counter"] == STEPS
             if rep:
                 rates.append(STEPS / elapsed)
     return rates

@@ -51,6 +51,27 @@ def counting_flow(steps: int) -> Any:
     return Flow(node, max_steps=steps + 1)
 
 
+def counting_graph(steps: int) -> Any:
+    """LangGraph's ``counting_flow``: a self-loop node adding 1 to ``counter`` until ``steps``
+    (the state may also hold ``documents``, which the node never touches). Uncompiled."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict, total=False):
+        counter: int
+        documents: list[Any]
+
+    async def count(state: State) -> dict[str, Any]:
+        return {"counter": state["counter"] + 1}
+
+    graph = StateGraph(State)
+    graph.add_node("count", count)
+    graph.add_edge(START, "count")
+    graph.add_conditional_edges("count", lambda s: "count" if s["counter"] < steps else END)
+    return graph
+
+
 async def pocketmesh_steps(backend: str, size: int, reps: int) -> list[float]:
     from pocketmesh import InMemoryPersistence, SQLitePersistence
 
@@ -72,22 +93,9 @@ async def pocketmesh_steps(backend: str, size: int, reps: int) -> list[float]:
 
 
 async def langgraph_steps(size: int, reps: int) -> list[float]:
-    from typing import TypedDict
-
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    from langgraph.graph import END, START, StateGraph
 
-    class State(TypedDict):
-        counter: int
-        documents: list[Any]
-
-    async def count(state: State) -> dict[str, Any]:
-        return {"counter": state["counter"] + 1}
-
-    graph = StateGraph(State)
-    graph.add_node("count", count)
-    graph.add_edge(START, "count")
-    graph.add_conditional_edges("count", lambda s: "count" if s["counter"] < STEPS else END)
+    graph = counting_graph(STEPS)
     docs = documents(size)
     times = []
     with tempfile.TemporaryDirectory() as tmp:
